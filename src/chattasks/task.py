@@ -1,0 +1,230 @@
+"""Tasks: datasets of conversations with a grader, sliced as cheap views, mixed and sequenced.
+
+``Task`` is the base class a task subclasses exactly as in nanochat: call
+``super().__init__(**kwargs)`` first, load data afterwards, and override ``eval_type``,
+``num_examples``, ``get_example`` and (for evaluation tasks) ``evaluate``.
+``TaskMixture`` shuffles the rows of several tasks together; ``TaskSequence`` concatenates
+them in order. Both are tasks themselves, so they slice, nest and grade like any other.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import operator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from chattasks.errors import TaskError, TaskNotEvaluable
+
+Conversation = dict[str, Any]
+
+
+def _as_int(value: Any, name: str) -> int:
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})") from None
+
+
+class Task:
+    """A lightweight logical view ``[start:stop:step]`` over a dataset of conversations.
+
+    ``stop`` beyond the dataset is clamped to its size. ``len(task)`` counts rows in the view,
+    ``num_examples()`` rows in the whole dataset; ``task[i]`` reads row ``i`` of the view and
+    ``task[a:b:c]`` returns a new view over the same data (nothing is copied).
+    """
+
+    def __init__(self, start: int = 0, stop: int | None = None, step: int = 1) -> None:
+        start = _as_int(start, "start")
+        step = _as_int(step, "step")
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
+        if step < 1:
+            raise ValueError(f"step must be >= 1, got {step}")
+        if stop is not None:
+            stop = _as_int(stop, "stop")
+            if stop < start:
+                raise ValueError(f"stop must be >= start ({start}), got {stop}")
+        self.start = start
+        self.stop = stop
+        self.step = step
+        self._view: range | None = None  # set only by slices a start/stop/step cannot express
+
+    # ----- what a subclass provides -------------------------------------------------------
+    @property
+    def eval_type(self) -> str:
+        """How the task is graded: 'categorical' (pick among letters) or 'generative' (free text)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define eval_type")
+
+    def num_examples(self) -> int:
+        """The number of rows in the underlying dataset, ignoring the view."""
+        raise NotImplementedError(f"{type(self).__name__} does not define num_examples()")
+
+    def get_example(self, index: int) -> Conversation:
+        """The conversation at physical row ``index`` of the dataset."""
+        raise NotImplementedError(f"{type(self).__name__} does not define get_example()")
+
+    def evaluate(self, conversation: Conversation, assistant_response: str) -> int | float:
+        """Grade ``assistant_response`` to ``conversation``: 1 when correct, else 0."""
+        raise TaskNotEvaluable(
+            f"{type(self).__name__} is a training-only task: it has no grader (evaluate is not defined)"
+        )
+
+    def reward(self, conversation: Conversation, assistant_response: str) -> float:
+        """A reward for an RL rollout; by default the grade as a float."""
+        return float(self.evaluate(conversation, assistant_response))
+
+    # ----- derived behaviour ---------------------------------------------------------------
+    @property
+    def is_evaluable(self) -> bool:
+        """Whether this task can grade responses (training-only tasks cannot)."""
+        return type(self).evaluate is not Task.evaluate
+
+    def physical_rows(self) -> range:
+        """The dataset rows this view covers, in view order."""
+        if self._view is not None:
+            return self._view
+        total = self.num_examples()
+        stop = total if self.stop is None else min(self.stop, total)
+        return range(self.start, max(stop, self.start), self.step)
+
+    def __len__(self) -> int:
+        return len(self.physical_rows())
+
+    def _physical_index(self, index: Any) -> int:
+        i = _as_int(index, "index")
+        rows = self.physical_rows()
+        if not -len(rows) <= i < len(rows):
+            raise IndexError(f"index {i} out of range for {type(self).__name__} of length {len(rows)}")
+        return rows[i]
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self._slice(index)
+        return self.get_example(self._physical_index(index))
+
+    def _slice(self, key: slice) -> Task:
+        rows = self.physical_rows()[key]
+        view = copy.copy(self)
+        if rows.step > 0:
+            view.start, view.stop, view.step, view._view = (
+                rows.start,
+                max(rows.stop, rows.start),
+                rows.step,
+                None,
+            )
+        else:
+            view._view = rows
+        return view
+
+    def __iter__(self) -> Iterator[Conversation]:
+        for physical in self.physical_rows():
+            yield self.get_example(physical)
+
+    def locate(self, index: int) -> tuple[Task, int]:
+        """The task that holds row ``index`` of this view, and that row's physical index in it."""
+        return self, self._physical_index(index)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} rows={len(self)}>"
+
+
+class _CompositeTask(Task):
+    """Shared machinery of mixtures and sequences: child tasks, owner lookup, grading by owner."""
+
+    _OWNER_MEMORY = 4096  # recent conversations whose owning child evaluate() can still find
+
+    def __init__(self, tasks: Sequence[Task], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        tasks = list(tasks)
+        for i, task in enumerate(tasks):
+            if not isinstance(task, Task):
+                raise TypeError(f"tasks[{i}] must be a Task, got {type(task).__name__}")
+        self.tasks = tasks
+        self.lengths = [len(task) for task in tasks]
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths, dtype=np.int64)])
+        self.num_conversations = int(self.offsets[-1])
+        self._bounds = [int(x) for x in self.offsets]  # a list: bisect on it beats numpy for a few tasks
+        self._owners: OrderedDict[int, tuple[Conversation, Task]] = OrderedDict()
+
+    def num_examples(self) -> int:
+        return self.num_conversations
+
+    @property
+    def eval_type(self) -> str:
+        kinds = {task.eval_type for task in dict.fromkeys(self.tasks)}
+        if len(kinds) != 1:
+            raise TaskError(f"{type(self).__name__} mixes eval types {sorted(kinds)}; ask each task instead")
+        return kinds.pop()
+
+    def _child_of(self, position: int) -> tuple[int, int]:
+        """Map a position in the concatenation of all children to (child number, row in child)."""
+        child = bisect.bisect_right(self._bounds, position) - 1
+        return child, position - self._bounds[child]
+
+    def _position(self, index: int) -> int:
+        return index
+
+    def _check_physical(self, index: int) -> int:
+        index = _as_int(index, "index")
+        if not 0 <= index < self.num_conversations:
+            raise IndexError(
+                f"index {index} out of range for {type(self).__name__} of {self.num_conversations}"
+            )
+        return index
+
+    def get_example(self, index: int) -> Conversation:
+        child, row = self._child_of(self._position(self._check_physical(index)))
+        task = self.tasks[child]
+        conversation = task[row]
+        self._owners[id(conversation)] = (conversation, task)
+        if len(self._owners) > self._OWNER_MEMORY:
+            self._owners.popitem(last=False)
+        return conversation
+
+    def locate(self, index: int) -> tuple[Task, int]:
+        child, row = self._child_of(self._position(self._physical_index(index)))
+        return self.tasks[child].locate(row)
+
+    def evaluate(self, conversation: Conversation, assistant_response: str) -> int | float:
+        """Grade with the task that produced ``conversation`` (one recently read from this task)."""
+        owner = self._owners.get(id(conversation))
+        if owner is None or owner[0] is not conversation:
+            raise TaskError(
+                f"{type(self).__name__}.evaluate: this conversation was not recently read from this task; "
+                "use evaluate_at(index, response)"
+            )
+        return owner[1].evaluate(conversation, assistant_response)
+
+    def evaluate_at(self, index: int, assistant_response: str) -> int | float:
+        """Grade a response to row ``index`` of this view with the task that owns that row."""
+        task, physical = self.locate(index)
+        return task.evaluate(task.get_example(physical), assistant_response)
+
+
+class TaskMixture(_CompositeTask):
+    """All rows of ``tasks``, deterministically shuffled together (seed 42 by default).
+
+    List a task more than once to oversample it; the same object is reused, never reloaded.
+    Position ``i`` holds row ``order[i]`` of the tasks' concatenation, where ``order`` is
+    ``numpy.random.default_rng(seed).permutation(n)``, kept as one compact numpy array.
+    """
+
+    def __init__(self, tasks: Sequence[Task], seed: int = 42, **kwargs: Any) -> None:
+        super().__init__(tasks, **kwargs)
+        self.seed = seed
+        dtype = np.uint32 if self.num_conversations < 2**32 else np.int64
+        order = np.arange(self.num_conversations, dtype=dtype)
+        np.random.default_rng(seed).shuffle(order)
+        self.order = order
+
+    def _position(self, index: int) -> int:
+        return int(self.order[index])
+
+
+class TaskSequence(_CompositeTask):
+    """The rows of ``tasks`` concatenated in order, for curricula."""

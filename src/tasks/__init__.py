@@ -1,0 +1,1 @@
+"""nanochat-compatible imports: ``from tasks.arc import ARC`` and friends re-export chattasks."""
