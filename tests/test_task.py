@@ -174,3 +174,9 @@ def test_base_class_methods_must_be_overridden():
 def test_locate_names_the_task_and_physical_row():
     task = Squares(10, start=2, step=2)
     assert task.locate(1) == (task, 4)
+
+
+def test_default_extract_is_the_stripped_response_or_none():
+    task = Squares(3)
+    assert task.extract(task[0], "  42 \n") == "42"
+    assert task.extract(task[0], "   ") is None

@@ -74,6 +74,14 @@ class Task:
             f"{type(self).__name__} is a training-only task: it has no grader (evaluate is not defined)"
         )
 
+    def extract(self, conversation: Conversation, assistant_response: str) -> str | None:
+        """The answer a response gives, or None when it gives none (an extraction failure, not a wrong answer).
+
+        By default the stripped response, None when empty; tasks with a stricter notion override it.
+        """
+        answer = assistant_response.strip() if isinstance(assistant_response, str) else ""
+        return answer or None
+
     def reward(self, conversation: Conversation, assistant_response: str) -> float:
         """A reward for an RL rollout; by default the grade as a float."""
         return float(self.evaluate(conversation, assistant_response))
