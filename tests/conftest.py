@@ -16,8 +16,10 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_arrow_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Keep the Arrow cache of a test run out of the user's home."""
+    """Keep the caches of a test run out of the user's home, and point tasks at the shared word list."""
     os.environ["CHATTASKS_CACHE_DIR"] = str(tmp_path_factory.mktemp("chattasks-cache"))
+    if WORDS_FILE.is_file():  # never download the word list during tests
+        os.environ.setdefault("CHATTASKS_WORDS_FILE", str(WORDS_FILE))
 
 
 @pytest.fixture(scope="session")

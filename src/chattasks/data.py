@@ -191,7 +191,8 @@ def hub_split_files(dataset_id: str, config: str, split: str) -> tuple[list[Path
     )
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """The folder chattasks caches converted data in: ``$CHATTASKS_CACHE_DIR`` or ``~/.cache/chattasks``."""
     return Path(os.environ.get("CHATTASKS_CACHE_DIR", Path.home() / ".cache" / "chattasks")).expanduser()
 
 
@@ -205,7 +206,7 @@ def _cache_key(files: Sequence[Path]) -> str:
 
 def read_table_cached(files: Sequence[Path]) -> pa.Table:
     """Read ``files`` as one Arrow table, memory-mapped from the Arrow cache when it holds them."""
-    cached = _cache_dir() / "arrow" / f"{_cache_key(files)}.arrow"
+    cached = cache_dir() / "arrow" / f"{_cache_key(files)}.arrow"
     if cached.exists():
         try:
             return pa.ipc.open_file(pa.memory_map(str(cached))).read_all()
