@@ -14,15 +14,19 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ARC": "chattasks.tasks.arc",
     "BackendError": "chattasks.errors",
+    "CallableBackend": "chattasks.eval.backends.callable",
     "ChattasksError": "chattasks.errors",
     "CustomJSON": "chattasks.tasks.customjson",
     "DataError": "chattasks.errors",
     "DatasetNotFound": "chattasks.errors",
+    "EvalResults": "chattasks.eval.results",
     "GSM8K": "chattasks.tasks.gsm8k",
+    "GenerationConfig": "chattasks.eval.backends.base",
     "HumanEval": "chattasks.tasks.humaneval",
     "InvalidConversation": "chattasks.errors",
     "MMLU": "chattasks.tasks.mmlu",
     "Rows": "chattasks.data",
+    "RunDirError": "chattasks.errors",
     "SandboxError": "chattasks.errors",
     "SandboxUnavailable": "chattasks.errors",
     "SimpleSpelling": "chattasks.tasks.spellingbee",
@@ -36,6 +40,7 @@ _EXPORTS = {
     "ToolError": "chattasks.errors",
     "UnknownTask": "chattasks.errors",
     "conversation_problems": "chattasks.conversation",
+    "evaluate_model": "chattasks.eval.runner",
     "get_task": "chattasks.registry",
     "load_rows": "chattasks.data",
     "register_task": "chattasks.registry",
@@ -70,6 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         DataError,
         DatasetNotFound,
         InvalidConversation,
+        RunDirError,
         SandboxError,
         SandboxUnavailable,
         TaskError,
@@ -77,6 +83,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ToolError,
         UnknownTask,
     )
+    from chattasks.eval.backends.base import GenerationConfig
+    from chattasks.eval.backends.callable import CallableBackend
+    from chattasks.eval.results import EvalResults
+    from chattasks.eval.runner import evaluate_model
     from chattasks.registry import get_task, register_task, task_names
     from chattasks.render import render_mc
     from chattasks.task import Task, TaskMixture, TaskSequence

@@ -1,4 +1,8 @@
-"""The ``chattasks`` command: list, show and validate tasks (``chattasks --help``)."""
+"""The ``chattasks`` command (``chattasks --help``).
+
+Tasks: ``list``, ``show``, ``validate``. Evaluation: ``eval``, ``regrade`` (``chattasks.eval.cli``).
+Fine-tuning data: ``stats``, ``export``, ``check-template`` (``chattasks.sft.cli``).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chattasks.errors import ChattasksError
+from chattasks.eval.cli import register as register_eval_commands
 
 app = typer.Typer(
     help="Evaluation and fine-tuning tasks for chat language models.",
@@ -40,7 +45,7 @@ ArgOption = Annotated[
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error to stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -157,7 +162,7 @@ def validate(
         try:
             task = CustomJSON(path, max_errors=None)
         except FileNotFoundError as exc:
-            err_console.print(f"error: {exc}", highlight=False, markup=False)
+            err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
             bad += 1
             continue
         except InvalidConversation as exc:
@@ -170,13 +175,16 @@ def validate(
         raise typer.Exit(1)
 
 
+register_eval_commands(app)  # chattasks eval, chattasks regrade
+
+
 def main() -> None:
     """Entry point of the ``chattasks`` console script: one-line errors, no tracebacks, for known faults."""
     try:
         app()
     except ChattasksError as exc:
-        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(1)
     except (ValueError, FileNotFoundError) as exc:
-        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)

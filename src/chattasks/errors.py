@@ -10,7 +10,8 @@
     ├── ToolError                       (also ValueError) the calculator refused an expression
     ├── SandboxError                    running untrusted code went wrong before the code itself did
     │   └── SandboxUnavailable          no isolation of the requested strength can be had here
-    └── BackendError                    a model backend failed (load, request, tokenizer)
+    ├── BackendError                    a model backend failed (load, request, tokenizer)
+    └── RunDirError                     (also ValueError) a run directory cannot be used or resumed as asked
 
 Errors raised for bad arguments keep the standard types (ValueError, IndexError, TypeError)
 so that ordinary Python code handles them as it expects.
@@ -71,3 +72,7 @@ class SandboxUnavailable(SandboxError):
 
 class BackendError(ChattasksError):
     """A model backend failed: loading, tokenising or talking to a server."""
+
+
+class RunDirError(ChattasksError, ValueError):
+    """A run directory cannot be used as asked (missing, holds another run, settings differ)."""

@@ -1,0 +1,1 @@
+"""Evaluating chat models on tasks: backends, the runner, the journal and the results."""

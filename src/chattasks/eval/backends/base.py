@@ -1,0 +1,99 @@
+"""The one interface every model backend implements.
+
+A backend answers three kinds of question, each for a whole batch at once (the runner batches;
+a backend may split a batch further or run its items concurrently):
+
+- ``letter_scores``: for chat prompts ending with a user message, a score (a log-probability or a
+  logit; higher is likelier) for each candidate letter as the first token of the assistant's reply.
+  This is nanochat's categorical evaluation.
+- ``loglikelihoods``: for plain-text contexts, the summed log-probability of each continuation
+  text and its token count (lm-eval's multiple-choice scoring).
+- ``generate``: for chat prompts ending with a user message, ``num_samples`` completions each.
+
+A backend that cannot answer a kind raises ``NotSupported`` (a ``BackendError``); the runner then
+falls back (e.g. letters parsed from a generated reply) and records the method it used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from chattasks.errors import BackendError
+
+Messages = list[dict[str, Any]]
+
+
+class NotSupported(BackendError):
+    """This backend cannot answer this kind of request (e.g. no log-probabilities from the server)."""
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """How to decode: greedy when temperature is 0, else sampled with temperature and optional top-k."""
+
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    top_k: int | None = None
+    num_samples: int = 1
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1 or None, got {self.top_k}")
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
+        if self.temperature == 0 and self.num_samples > 1:
+            raise ValueError("num_samples > 1 needs sampling: set temperature > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (for results.json)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LetterScores:
+    """Scores of the candidate letters for one prompt, and how they were obtained."""
+
+    scores: dict[str, float]
+    method: str  # "logits" (local model), "logprobs" (server top_logprobs) or "completion" (parsed reply)
+
+    def best(self) -> str | None:
+        """The highest-scoring letter (None when no letter got a score)."""
+        return max(self.scores, key=self.scores.__getitem__) if self.scores else None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A chat model chattasks can evaluate."""
+
+    name: str
+
+    def describe(self) -> dict[str, Any]:
+        """What is being evaluated, for results.json: backend name, model id, dtype, device, ..."""
+        ...
+
+    def letter_scores(
+        self, prompts: Sequence[Messages], letters: Sequence[Sequence[str]]
+    ) -> list[LetterScores]:
+        """For each chat prompt, score each of its letters as the first token of the assistant's reply."""
+        ...
+
+    def loglikelihoods(
+        self, contexts: Sequence[str], continuations: Sequence[Sequence[str]]
+    ) -> list[list[tuple[float, int]]]:
+        """For each plain-text context, (summed log-probability, token count) of each continuation."""
+        ...
+
+    def generate(self, prompts: Sequence[Messages], config: GenerationConfig) -> list[list[str]]:
+        """For each chat prompt, ``config.num_samples`` assistant replies."""
+        ...
+
+    def close(self) -> None:
+        """Release what the backend holds (servers' connections, GPU memory)."""
+        ...

@@ -1,0 +1,478 @@
+"""evaluate_model: real tasks, a deterministic model, the journal as the only source of truth."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from chattasks.errors import TaskNotEvaluable, UnknownTask
+from chattasks.eval.backends.base import GenerationConfig, LetterScores, NotSupported
+from chattasks.eval.backends.callable import CallableBackend
+from chattasks.eval.journal import RunDirectory, RunDirError, read_records, rewrite_records
+from chattasks.eval.runner import evaluate_model, fingerprint, regrade
+from chattasks.eval.scoring import reference_of
+from chattasks.registry import get_task
+from chattasks.tasks.arc import ARC
+
+
+def verdict(text: str) -> int:
+    """0: answer right, 1: answer wrong, 2: answer nothing usable -- fixed per prompt."""
+    return hashlib.sha256(text.encode()).digest()[0] % 3
+
+
+class Model:
+    """A deterministic chat model that knows the answers and uses them as ``verdict`` says."""
+
+    def __init__(self, *tasks) -> None:
+        self.answers: dict[str, tuple[str, list[str] | None]] = {}
+        for task in tasks:
+            for conversation in task:
+                prompt = conversation["messages"][0]["content"]
+                self.answers[prompt] = (reference_of(task, conversation), conversation.get("letters"))
+                if len(self.answers) > 5000:
+                    break
+        self.calls = 0
+
+    def __call__(self, messages: list[dict[str, Any]]) -> str:
+        self.calls += 1
+        prompt = messages[-1]["content"]
+        answer, letters = self.answers[prompt]
+        kind = verdict(prompt)
+        if letters:
+            wrong = letters[(list(letters).index(answer) + 1) % len(letters)]
+            return [answer, wrong, "I am not sure."][kind]
+        return [f"So the answer is\n#### {answer}", "#### -12345", "I cannot say."][kind]
+
+
+def expected_accuracy(task, n: int) -> float:
+    return sum(verdict(task[i]["messages"][0]["content"]) == 0 for i in range(n)) / n
+
+
+@pytest.fixture(scope="module")
+def arc(hub_dir):
+    return get_task("ARC-Easy", data_dir=hub_dir)
+
+
+@pytest.fixture(scope="module")
+def gsm8k(hub_dir):
+    return get_task("GSM8K", data_dir=hub_dir)
+
+
+@pytest.fixture(scope="module")
+def model(arc, gsm8k):
+    return Model(arc[:60], gsm8k[:60])
+
+
+def run(model, **kwargs):
+    defaults = {"tasks": ["ARC-Easy", "GSM8K"], "limit": 12, "progress": False}
+    return evaluate_model(model, **{**defaults, **kwargs})
+
+
+# ----- scores ---------------------------------------------------------------------------------------
+def test_scores_are_the_graders_verdicts(model, arc, gsm8k, hub_dir, tmp_path):
+    results = run(model, data_dir=hub_dir, output=tmp_path / "run", batch_size=5)
+    assert results["ARC-Easy"].accuracy == expected_accuracy(arc, 12)
+    assert results["GSM8K"].accuracy == expected_accuracy(gsm8k, 12)
+    for name, task in (("ARC-Easy", arc), ("GSM8K", gsm8k)):
+        unusable = sum(verdict(task[i]["messages"][0]["content"]) == 2 for i in range(12))
+        assert results[name].failure_count == unusable
+        assert results[name].n == 12 and results[name].missing == 0
+        assert results[name].fingerprint == fingerprint(task[i] for i in range(12))
+    assert results["ARC-Easy"].failures.keys() <= {"not_a_letter"}
+    assert results["GSM8K"].failures.keys() <= {"no_answer"}
+    assert results["ARC-Easy"].methods == {"completion": 12}
+    assert results.centered_mean == pytest.approx(
+        ((results["ARC-Easy"].accuracy - 0.25) / 0.75 + results["GSM8K"].accuracy) / 2, abs=0.02
+    )
+
+
+def test_results_json_records_what_was_run(model, hub_dir, tmp_path):
+    run(model, data_dir=hub_dir, output=tmp_path / "run")
+    payload = json.loads((tmp_path / "run" / "results.json").read_text())
+    arc = payload["tasks"]["ARC-Easy"]
+    for key in (
+        "accuracy",
+        "ci95",
+        "n",
+        "correct",
+        "failures",
+        "chance",
+        "centered",
+        "fingerprint",
+        "methods",
+    ):
+        assert key in arc
+    assert payload["model"]["backend"] == "callable" and payload["model"]["model"].endswith("Model")
+    assert payload["generation"]["temperature"] == 0.0 and payload["seed"] == 42
+    assert payload["mc_scorer"] == "letter" and payload["limit"] == 12
+    assert payload["chattasks_version"] and payload["wall_time_s"] > 0
+    assert payload["shard"] == {"rank": 0, "world_size": 1} and payload["complete"] is True
+
+
+def test_every_sample_is_journaled_with_its_prompt(model, gsm8k, hub_dir, tmp_path):
+    run(model, data_dir=hub_dir, output=tmp_path / "run", tasks=["GSM8K"], limit=4)
+    records = read_records(tmp_path / "run" / "samples" / "GSM8K.jsonl").records
+    assert sorted(records) == [(i, 0) for i in range(4)]
+    first = records[0, 0]
+    assert first["prompt"] == gsm8k[0]["messages"][:1]
+    assert first["reference"] == reference_of(gsm8k, gsm8k[0])
+    assert first["task"] == "GSM8K" and first["method"] == "generate" and first["time"] >= 0
+    for key in ("response", "extracted", "score", "failure", "finished", "rank"):
+        assert key in first
+
+
+def test_without_output_nothing_is_written(model, hub_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    results = run(model, data_dir=hub_dir, tasks=["ARC-Easy"], limit=3)
+    assert list(tmp_path.iterdir()) == []
+    assert [r["index"] for r in results.samples["ARC-Easy"]] == [0, 1, 2]
+    assert results.meta["run_dir"] is None
+
+
+def test_task_objects_are_accepted(model, arc):
+    results = evaluate_model(model, [arc[:5]], progress=False)
+    assert list(results.tasks) == ["ARC"] and results["ARC"].n == 5
+
+
+def test_progress_bar_runs_on_stderr(model, hub_dir, capsys):
+    run(model, data_dir=hub_dir, tasks=["ARC-Easy"], limit=3, progress=True)
+    assert "ARC-Easy" in capsys.readouterr().err
+
+
+# ----- multiple-choice scorers -------------------------------------------------------------------------
+class WithTexts(ARC):
+    """ARC whose conversations surely carry the raw question and choice texts (the loglik scorer's input)."""
+
+    def get_example(self, index):
+        row = self.rows[index]
+        return {
+            **super().get_example(index),
+            "question": row["question"],
+            "choices": list(row["choices"]["text"]),
+        }
+
+
+class LoglikModel:
+    """A backend scoring continuations by length only: longer choice, higher sum, lower per character."""
+
+    name = "loglik-fake"
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def describe(self):
+        return {"backend": self.name, "model": "by-length"}
+
+    def letter_scores(self, prompts, letters):
+        raise NotSupported("no letters")
+
+    def loglikelihoods(self, contexts, continuations):
+        self.batches.append(len(contexts))
+        return [[(-10.0 + len(x) * 0.01, 3) for x in conts] for conts in continuations]
+
+    def generate(self, prompts, config):
+        return [["A"] * config.num_samples for _ in prompts]
+
+    def close(self):
+        pass
+
+
+def test_loglik_scorer_reports_acc_and_acc_norm(hub_dir):
+    task = WithTexts("ARC-Easy", "test", data_dir=hub_dir)
+    backend = LoglikModel()
+    results = evaluate_model(backend, [task], limit=10, mc_scorer="loglik", batch_size=4, progress=False)
+    result = results["WithTexts"]
+    assert backend.batches == [4, 4, 2]
+    assert result.methods == {"loglik": 10} and result.acc_norm is not None
+    longest = [max(range(len(c["choices"])), key=lambda j: len(c["choices"][j])) for c in task[:10]]
+    golds = [c["letters"].index(c["messages"][-1]["content"]) for c in task[:10]]
+    assert result.accuracy == sum(g == j for g, j in zip(golds, longest)) / 10
+
+
+def test_letter_scorer_falls_back_to_generation_and_says_so(hub_dir):
+    results = evaluate_model(LoglikModel(), ["ARC-Easy"], limit=4, data_dir=hub_dir, progress=False)
+    assert results["ARC-Easy"].methods == {"generate": 4}
+    assert all(s["details"]["fallback_from"] == "letter" for s in results.samples["ARC-Easy"])
+
+
+def test_generate_scorer_parses_free_replies(model, hub_dir):
+    results = run(model, data_dir=hub_dir, tasks=["ARC-Easy"], mc_scorer="generate")
+    assert results["ARC-Easy"].methods == {"generate": 12}
+
+
+def test_loglik_on_rows_without_texts_fails_before_any_model_call(hub_dir):
+    class Bare(ARC):
+        def get_example(self, index):
+            conversation = super().get_example(index)
+            return {"messages": conversation["messages"], "letters": conversation["letters"]}
+
+    backend = LoglikModel()
+    with pytest.raises(Exception, match="'question' and 'choices'"):
+        evaluate_model(backend, [Bare("ARC-Easy", "test", data_dir=hub_dir)], limit=3, mc_scorer="loglik")
+    assert backend.batches == []
+
+
+# ----- sampling --------------------------------------------------------------------------------------
+class Alternating:
+    """Right on even-numbered calls for each prompt, wrong on odd ones."""
+
+    def __init__(self, task):
+        self.answers = {c["messages"][0]["content"]: reference_of(task, c) for c in task}
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, messages):
+        prompt = messages[-1]["content"]
+        count = self.seen[prompt] = self.seen.get(prompt, -1) + 1
+        return f"#### {self.answers[prompt]}" if count % 2 == 0 else "#### -1"
+
+
+def test_sampled_runs_report_pass_at_k(gsm8k, hub_dir, tmp_path):
+    generation = GenerationConfig(max_new_tokens=16, temperature=0.7, num_samples=4)
+    results = evaluate_model(
+        Alternating(gsm8k[:6]),
+        ["GSM8K"],
+        limit=6,
+        data_dir=hub_dir,
+        generation=generation,
+        ks=(1, 2, 4),
+        progress=False,
+    )
+    result = results["GSM8K"]
+    assert result.samples == 24 and result.accuracy == 0.5
+    assert result.pass_at_k == {"pass@1": 0.5, "pass@2": pytest.approx(5 / 6), "pass@4": 1.0}
+
+
+def test_a_partly_journaled_question_gets_only_its_missing_samples(gsm8k, hub_dir, tmp_path):
+    generation = GenerationConfig(max_new_tokens=16, temperature=0.7, num_samples=3)
+    out = tmp_path / "run"
+    model = Alternating(gsm8k[:2])
+    evaluate_model(
+        model, ["GSM8K"], limit=2, data_dir=hub_dir, generation=generation, output=out, progress=False
+    )
+    journal = out / "samples" / "GSM8K.jsonl"
+    kept = [r for r in read_records(journal).records.values() if (r["index"], r["sample"]) != (1, 2)]
+    rewrite_records(journal, kept)
+    results = evaluate_model(
+        model,
+        ["GSM8K"],
+        limit=2,
+        data_dir=hub_dir,
+        generation=generation,
+        output=out,
+        resume=True,
+        progress=False,
+    )
+    records = read_records(journal)
+    assert records.duplicates == 0 and len(records.records) == 6
+    assert results["GSM8K"].samples == 6
+
+
+# ----- resume ------------------------------------------------------------------------------------------
+def test_resume_does_only_what_is_missing(model, hub_dir, tmp_path):
+    out = tmp_path / "run"
+    first = run(model, data_dir=hub_dir, output=out)
+    journal = out / "samples" / "ARC-Easy.jsonl"
+    rewrite_records(journal, list(read_records(journal).records.values())[:7])
+    fresh = Model()
+    fresh.answers = model.answers
+    again = run(fresh, data_dir=hub_dir, output=out, resume=True)
+    assert fresh.calls == 5
+    assert again.to_dict()["tasks"] == first.to_dict()["tasks"]
+    untouched = Model()
+    untouched.answers = model.answers
+    run(untouched, data_dir=hub_dir, output=out, resume=True)
+    assert untouched.calls == 0
+
+
+def test_resume_refuses_different_settings_and_keeps_the_journal(model, hub_dir, tmp_path):
+    out = tmp_path / "run"
+    run(model, data_dir=hub_dir, output=out)
+    before = (out / "samples" / "ARC-Easy.jsonl").read_bytes()
+    with pytest.raises(RunDirError, match=r"limit: 12 \(run\) vs 13 \(now\)"):
+        run(model, data_dir=hub_dir, output=out, resume=True, limit=13)
+    with pytest.raises(RunDirError, match="mc_scorer"):
+        run(model, data_dir=hub_dir, output=out, resume=True, mc_scorer="generate")
+    assert (out / "samples" / "ARC-Easy.jsonl").read_bytes() == before
+
+
+def test_a_fresh_run_will_not_overwrite_a_run(model, hub_dir, tmp_path):
+    run(model, data_dir=hub_dir, output=tmp_path / "run", limit=2)
+    with pytest.raises(RunDirError, match="already holds a run; continue it with --resume"):
+        run(model, data_dir=hub_dir, output=tmp_path / "run", limit=2)
+
+
+def test_resume_needs_a_run(model, hub_dir, tmp_path):
+    with pytest.raises(RunDirError, match="does not exist"):
+        run(model, data_dir=hub_dir, output=tmp_path / "nope", resume=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunDirError, match="holds no run"):
+        run(model, data_dir=hub_dir, output=tmp_path / "empty", resume=True)
+
+
+def test_a_backend_failure_keeps_finished_batches(model, hub_dir, tmp_path):
+    out = tmp_path / "run"
+
+    def flaky(messages):
+        if flaky.calls == 7:
+            raise ConnectionError("server went away")
+        flaky.calls += 1
+        return model(messages)
+
+    flaky.calls = 0
+    with pytest.raises(ConnectionError):
+        run(flaky, data_dir=hub_dir, output=out, tasks=["ARC-Easy"], batch_size=3, label="flaky")
+    assert len(read_records(out / "samples" / "ARC-Easy.jsonl").records) == 6
+    results = run(
+        model, data_dir=hub_dir, output=out, tasks=["ARC-Easy"], batch_size=3, resume=True, label="flaky"
+    )
+    assert results["ARC-Easy"].n == 12
+
+
+# ----- shards ------------------------------------------------------------------------------------------
+class Barrier:
+    def __init__(self, rank, world_size):
+        self.rank, self.world_size, self.waits = rank, world_size, 0
+
+    def barrier(self):
+        self.waits += 1
+
+
+def test_shards_share_a_run_and_merge_to_the_unsharded_result(model, hub_dir, tmp_path):
+    whole = run(model, data_dir=hub_dir, output=tmp_path / "whole")
+    out = tmp_path / "sharded"
+    partial = run(model, data_dir=hub_dir, output=out, shard=(0, 2))
+    assert not partial.complete and partial["ARC-Easy"].missing == 6
+    assert {r["index"] % 2 for r in partial.samples["ARC-Easy"]} == {0}
+    hook = Barrier(1, 2)
+    run(model, data_dir=hub_dir, output=out, distributed=hook)
+    assert hook.waits == 1
+    merged = regrade(out)
+    assert merged.complete
+    for name in ("ARC-Easy", "GSM8K"):
+        assert merged[name].accuracy == whole[name].accuracy
+        assert merged[name].fingerprint == whole[name].fingerprint
+
+
+def test_rank_zero_writes_results_after_the_barrier(model, hub_dir, tmp_path):
+    out = tmp_path / "run"
+    run(model, data_dir=hub_dir, output=out, distributed=Barrier(1, 2))
+    assert not (out / "results.json").exists()
+    results = run(model, data_dir=hub_dir, output=out, distributed=Barrier(0, 2))
+    assert results.complete and json.loads((out / "results.json").read_text())["complete"] is True
+
+
+# ----- regrade -----------------------------------------------------------------------------------------
+def test_regrade_rescores_the_journal_without_the_model(model, hub_dir, tmp_path):
+    out = tmp_path / "run"
+    first = run(model, data_dir=hub_dir, output=out)
+    journal = out / "samples" / "GSM8K.jsonl"
+    records = list(read_records(journal).records.values())
+    for record in records:
+        record["score"] = 1.0  # a grader bug, say
+    rewrite_records(journal, records + records[:2])  # and two duplicate lines
+    again = regrade(out)
+    assert again["GSM8K"].accuracy == first["GSM8K"].accuracy
+    assert read_records(journal).duplicates == 0
+    assert json.loads((out / "results.json").read_text())["regraded"]
+
+
+def test_regrade_refuses_changed_data(model, hub_dir, tmp_path):
+    out = tmp_path / "run"
+    run(model, data_dir=hub_dir, output=out, tasks=["ARC-Easy"], limit=3)
+    payload = RunDirectory(out).read_run()
+    payload["fingerprints"]["ARC-Easy"] = "0" * 64
+    RunDirectory(out).write_run(payload)
+    with pytest.raises(RunDirError, match="data of ARC-Easy changed"):
+        regrade(out)
+
+
+# ----- bad input -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("limit", [0, -3, True, 2.5, "3"])
+def test_limit_must_be_a_positive_integer(model, limit):
+    with pytest.raises(ValueError, match="limit must be an integer >= 1"):
+        run(model, limit=limit)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mc_scorer": "best"}, "mc_scorer must be one of letter, loglik, generate"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"ks": (0,)}, "ks must be integers >= 1"),
+        ({"shard": (2, 2)}, "shard must be"),
+        ({"shard": (1, 2)}, "a sharded run needs output="),
+        ({"tasks": []}, "tasks is empty"),
+        ({"tasks": ["ARC-Easy", "arc-easy"]}, "named more than once"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(model, hub_dir, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        run(model, data_dir=hub_dir, **kwargs)
+
+
+def test_unknown_and_training_only_tasks_fail_before_the_model_loads(hub_dir):
+    with pytest.raises(UnknownTask, match="unknown task 'ARC-Medium'"):
+        evaluate_model("no/such-model", ["ARC-Medium"], backend="nope")
+    with pytest.raises(TaskNotEvaluable, match="'SmolTalk' is training-only"):
+        evaluate_model("no/such-model", ["SmolTalk"], data_dir=hub_dir, backend="nope")
+
+
+def test_backend_options_do_not_apply_to_a_backend_object(hub_dir):
+    with pytest.raises(ValueError, match="backend= and backend options"):
+        evaluate_model(CallableBackend(lambda m: "A"), ["ARC-Easy"], backend="hf", data_dir=hub_dir)
+
+
+def test_unknown_backend_names_the_known_ones(hub_dir):
+    with pytest.raises(Exception, match="unknown backend 'nope'; known backends: hf, openai, callable"):
+        evaluate_model("some-model", ["ARC-Easy"], backend="nope", data_dir=hub_dir, limit=1)
+
+
+def test_letter_scores_method_is_recorded(hub_dir):
+    class Logits:
+        name = "fake-logits"
+
+        def describe(self):
+            return {"backend": self.name}
+
+        def letter_scores(self, prompts, letters):
+            return [LetterScores({x: float(-i) for i, x in enumerate(ls)}, "logits") for ls in letters]
+
+        def loglikelihoods(self, contexts, continuations):
+            raise NotSupported("no")
+
+        def generate(self, prompts, config):
+            raise NotSupported("no")
+
+        def close(self):
+            pass
+
+    results = evaluate_model(Logits(), ["ARC-Easy"], limit=5, data_dir=hub_dir, progress=False)
+    assert results["ARC-Easy"].methods == {"logits": 5}
+    assert results.meta["model"]["backend"] == "fake-logits"
+
+
+# ----- HumanEval through the sandbox ---------------------------------------------------------------
+def test_humaneval_is_graded_in_the_sandbox_with_timeouts_counted_apart(hub_dir):
+    from chattasks.errors import SandboxUnavailable
+
+    try:
+        task = get_task("HumanEval", data_dir=hub_dir, timeout=1.0)
+        solutions = {c["messages"][0]["content"]: c["messages"][-1]["content"] for c in task[:3]}
+        prompts = list(solutions)
+        replies = {
+            prompts[0]: solutions[prompts[0]],  # the canonical solution: passes
+            prompts[1]: "def something_else():\n    return 1\n",  # wrong: fails its tests
+            prompts[2]: prompts[2] + "    while True:\n        pass\n",  # never ends: a timeout
+        }
+        results = evaluate_model(
+            lambda messages: replies[messages[-1]["content"]], [task], limit=3, progress=False
+        )
+    except SandboxUnavailable as exc:
+        pytest.skip(f"no sandbox here: {exc}")
+    result = results["HumanEval"]
+    assert result.accuracy == pytest.approx(1 / 3)
+    assert result.failures == {"timeout": 1}
+    assert [s["details"]["status"] for s in results.samples["HumanEval"]] == ["passed", "failed", "timeout"]
