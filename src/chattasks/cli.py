@@ -19,6 +19,7 @@ from rich.text import Text
 
 from chattasks.errors import ChattasksError
 from chattasks.eval.cli import register as register_eval_commands
+from chattasks.sft.cli import register as register_sft_commands
 
 app = typer.Typer(
     help="Evaluation and fine-tuning tasks for chat language models.",
@@ -176,6 +177,7 @@ def validate(
 
 
 register_eval_commands(app)  # chattasks eval, chattasks regrade
+register_sft_commands(app)  # chattasks stats, export, check-template
 
 
 def main() -> None:

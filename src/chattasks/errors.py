@@ -11,6 +11,8 @@
     ├── SandboxError                    running untrusted code went wrong before the code itself did
     │   └── SandboxUnavailable          no isolation of the requested strength can be had here
     ├── BackendError                    a model backend failed (load, request, tokenizer)
+    ├── SpecError                       (also ValueError) a mixture spec file is malformed; names file, table, key
+    ├── RenderError                     (also ValueError) a conversation cannot be rendered with exact loss masks
     └── RunDirError                     (also ValueError) a run directory cannot be used or resumed as asked
 
 Errors raised for bad arguments keep the standard types (ValueError, IndexError, TypeError)
@@ -76,3 +78,11 @@ class BackendError(ChattasksError):
 
 class RunDirError(ChattasksError, ValueError):
     """A run directory cannot be used as asked (missing, holds another run, settings differ)."""
+
+
+class SpecError(ChattasksError, ValueError):
+    """A mixture spec is malformed: the message names the file, the table/key and what was expected."""
+
+
+class RenderError(ChattasksError, ValueError):
+    """A tokenizer or chat template cannot give exact loss masks (missing special tokens, unlocatable spans)."""

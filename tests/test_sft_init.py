@@ -1,0 +1,45 @@
+"""The chattasks.sft public surface: declared once, sorted, every name importable, cheap to import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import chattasks.sft as sft
+
+
+def test_all_is_sorted_and_every_name_resolves():
+    pytest.importorskip("torch")  # the loaders' three names need it
+    assert sft.__all__ == sorted(sft.__all__)
+    for name in sft.__all__:
+        assert getattr(sft, name) is not None, name
+
+
+def test_the_core_of_the_pipeline_is_pinned():
+    assert {
+        "render",
+        "make_renderer",
+        "RenderedConversation",
+        "SpecialTokenRenderer",
+        "ChatTemplateRenderer",
+        "Packer",
+        "PackingPlan",
+        "PackedDataset",
+        "PackedIterableDataset",
+        "SFTDataLoader",
+        "load_spec",
+        "mixture_stats",
+        "export",
+        "check_template",
+    } <= set(sft.__all__)
+
+
+def test_importing_the_package_and_the_cli_stays_light():
+    code = (
+        "import sys, chattasks.sft, chattasks.sft.cli; "
+        "print(sorted(m for m in ('numpy', 'torch', 'transformers', 'tokenizers', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
