@@ -90,3 +90,22 @@ def test_unknown_task_is_a_one_line_error_from_the_console_script():
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: unknown task 'NoSuchTask'")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        ("ARC-Easy", "Multiple Choice question"),
+        ("ARC-Challenge", "Respond only with the letter"),
+        ("MMLU", "Multiple Choice question"),
+        ("GSM8K", "<python>"),
+        ("HumanEval", "def "),
+        ("SpellingBee", "<output>"),
+        ("SimpleSpelling", "Spell the word"),
+        ("SmolTalk", "assistant"),
+    ],
+)
+def test_show_covers_every_builtin_task(hub_dir, task, expected):
+    result = runner.invoke(app, ["show", task, "3", "--data-dir", str(hub_dir)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert expected in result.output and "row 3 of" in result.output
