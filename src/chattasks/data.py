@@ -62,9 +62,12 @@ class Rows(Sequence[dict[str, Any]]):
         return {name: column[row].as_py() for name, column in self._columns}
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        table = self.table if self.order is None else self.table.take(self.order)
-        for batch in table.to_batches(max_chunksize=1024):
-            yield from batch.to_pylist()
+        if self.order is None:
+            for batch in self.table.to_batches(max_chunksize=1024):
+                yield from batch.to_pylist()
+        else:  # row by row: measured faster than take() + to_pylist() of the shuffled table
+            for i in range(len(self)):
+                yield self[i]
 
     @property
     def column_names(self) -> list[str]:
