@@ -162,6 +162,15 @@ def _converted_dir(gguf: Path, dtype: str) -> Path | None:
     return cache_dir() / "models" / f"{gguf.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
+def _is_complete_copy(folder: Path) -> bool:
+    """Whether a converted copy holds a config, weights and a tokenizer."""
+    return (
+        (folder / "config.json").is_file()
+        and any(folder.glob("*.safetensors"))
+        and (folder / "tokenizer_config.json").is_file()
+    )
+
+
 def _save_converted(model: Any, tokenizer: Any, folder: Path, transformers: Any) -> None:
     """Save a dequantised copy of a model loaded from GGUF, so the next load skips the conversion.
 
@@ -181,6 +190,12 @@ def _save_converted(model: Any, tokenizer: Any, folder: Path, transformers: Any)
         with _quiet_loading(transformers):
             plain.save_pretrained(temporary)
             tokenizer.save_pretrained(temporary)
+        # Under torchrun, transformers writes the weights on the main process only: publish only a
+        # complete copy, or a faster rank would leave a folder of tokenizer files behind.
+        if not _is_complete_copy(temporary):
+            raise OSError(f"incomplete converted copy in {temporary}")
+        if folder.exists() and not _is_complete_copy(folder):
+            shutil.rmtree(folder, ignore_errors=True)  # left by an older version: replace it
         os.replace(temporary, folder)
     except Exception:  # an optimisation must never cost the evaluation
         if temporary is not None:
@@ -227,7 +242,7 @@ class HFBackend:
         self.dtype = self._resolve_dtype(dtype)
         self.loaded_from: str | None = None  # the converted copy of the default model, when one was used
         copy_dir = _converted_dir(Path(source) / DEFAULT_MODEL_FILE, self.dtype) if default else None
-        if copy_dir is not None and (copy_dir / "config.json").is_file():
+        if copy_dir is not None and _is_complete_copy(copy_dir):
             try:
                 self._load(str(copy_dir), {"local_files_only": True})
                 self.loaded_from = str(copy_dir)
