@@ -12,6 +12,8 @@ SHARED_DATA = Path(os.environ.get("CHATTASKS_SHARED_DATA", REPO.parent / "shared
 HUB_DIR = SHARED_DATA / "hub"
 WORDS_FILE = SHARED_DATA / "words" / "words_alpha.txt"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TOKENIZERS = SHARED_DATA / "tokenizers"
+SMOLLM2_TEMPLATE = FIXTURES / "sft" / "smollm2_chat_template.jinja"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -42,3 +44,33 @@ def words_file() -> Path:
 def fixtures_dir() -> Path:
     """tests/fixtures: small hand-written input files."""
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def nanochat_tokenizer():
+    """GPT-2's BPE (../shared/data/tokenizers/gpt2) with nanochat's special tokens added."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from chattasks.sft.special import NANOCHAT_SPECIAL_TOKENS
+
+    folder = TOKENIZERS / "gpt2"
+    if not folder.is_dir():
+        pytest.skip(f"GPT-2 tokenizer files not found at {folder}")
+    tokenizer = tokenizers.Tokenizer(
+        tokenizers.models.BPE.from_file(str(folder / "encoder.json"), str(folder / "vocab.bpe"))
+    )
+    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = tokenizers.decoders.ByteLevel()
+    tokenizer.add_special_tokens(list(NANOCHAT_SPECIAL_TOKENS))
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer():
+    """The SmolLM2 tokenizer (../shared/data/tokenizers/smollm2_tokenizer.json) with its chat template."""
+    transformers = pytest.importorskip("transformers")
+    path = TOKENIZERS / "smollm2_tokenizer.json"
+    if not path.is_file():
+        pytest.skip(f"SmolLM2 tokenizer not found at {path}")
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(path))
+    tokenizer.chat_template = SMOLLM2_TEMPLATE.read_text()
+    return tokenizer

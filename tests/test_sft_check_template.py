@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from chattasks.cli import app
 from chattasks.sft.check_template import PROBES, check_template
-from chattasks.sft.special import NANOCHAT_SPECIAL_TOKENS, SpecialTokenRenderer
+from chattasks.sft.special import SpecialTokenRenderer
 from chattasks.sft.template import ChatTemplateRenderer
 
 tokenizers = pytest.importorskip("tokenizers")
@@ -22,27 +22,8 @@ TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "sft" / "smollm2_chat_
 
 
 @pytest.fixture(scope="module")
-def smollm2():
-    path = SHARED / "smollm2_tokenizer.json"
-    if not path.is_file():
-        pytest.skip(f"SmolLM2 tokenizer not found at {path}")
-    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(path))
-    tokenizer.chat_template = TEMPLATE.read_text()
-    return tokenizer
-
-
-@pytest.fixture(scope="module")
-def nanochat_tokenizer():
-    folder = SHARED / "gpt2"
-    if not folder.is_dir():
-        pytest.skip(f"GPT-2 tokenizer files not found at {folder}")
-    tokenizer = tokenizers.Tokenizer(
-        tokenizers.models.BPE.from_file(str(folder / "encoder.json"), str(folder / "vocab.bpe"))
-    )
-    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = tokenizers.decoders.ByteLevel()
-    tokenizer.add_special_tokens(list(NANOCHAT_SPECIAL_TOKENS))
-    return tokenizer
+def smollm2(smollm2_tokenizer):
+    return smollm2_tokenizer
 
 
 def test_smollm2s_chat_template_gives_exact_masks_on_every_probe(smollm2):

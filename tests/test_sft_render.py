@@ -28,29 +28,8 @@ TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "sft" / "smollm2_chat_
 
 
 @pytest.fixture(scope="module")
-def nanochat_tokenizer():
-    """GPT-2's BPE with nanochat's nine special tokens added (a nanochat-style tokenizer)."""
-    folder = SHARED / "gpt2"
-    if not folder.is_dir():
-        pytest.skip(f"GPT-2 tokenizer files not found at {folder}")
-    tokenizer = tokenizers.Tokenizer(
-        tokenizers.models.BPE.from_file(str(folder / "encoder.json"), str(folder / "vocab.bpe"))
-    )
-    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = tokenizers.decoders.ByteLevel()
-    tokenizer.add_special_tokens(list(NANOCHAT_SPECIAL_TOKENS))
-    return tokenizer
-
-
-@pytest.fixture(scope="module")
-def smollm2():
-    """The SmolLM2 tokenizer with SmolLM2-Instruct's chat template (copied from the GGUF; see the model test)."""
-    path = SHARED / "smollm2_tokenizer.json"
-    if not path.is_file():
-        pytest.skip(f"SmolLM2 tokenizer not found at {path}")
-    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(path))
-    tokenizer.chat_template = TEMPLATE.read_text()
-    return tokenizer
+def smollm2(smollm2_tokenizer):
+    return smollm2_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from chattasks.errors import BackendError
-from chattasks.sft.special import NANOCHAT_SPECIAL_TOKENS
 from chattasks.sft.tokenizer import TextEncoder, load_tokenizer
 
 tokenizers = pytest.importorskip("tokenizers")
@@ -15,21 +14,14 @@ transformers = pytest.importorskip("transformers")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "tokenizers"
 TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "sft" / "smollm2_chat_template.jinja"
-TEXT = "Count the r's in 'strawberry' <|assistant_end|> and café 東京"
 
 
 @pytest.fixture(scope="module")
-def backend():
-    folder = SHARED / "gpt2"
-    if not folder.is_dir():
-        pytest.skip(f"GPT-2 tokenizer files not found at {folder}")
-    tokenizer = tokenizers.Tokenizer(
-        tokenizers.models.BPE.from_file(str(folder / "encoder.json"), str(folder / "vocab.bpe"))
-    )
-    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = tokenizers.decoders.ByteLevel()
-    tokenizer.add_special_tokens(list(NANOCHAT_SPECIAL_TOKENS))
-    return tokenizer
+def backend(nanochat_tokenizer):
+    return nanochat_tokenizer
+
+
+TEXT = "Count the r's in 'strawberry' <|assistant_end|> and café 東京"
 
 
 class NanochatStyle:
