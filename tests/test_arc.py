@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
+from nanochat_reference import digest, nanochat_view
 
 from chattasks.conversation import validate_conversation
 from chattasks.errors import DataError, DatasetNotFound
@@ -30,17 +30,6 @@ MIRROR_PARTIAL = {("ARC-Challenge", "train"): 1056}  # ../shared/data/hub holds 
 NANOCHAT_KEYS = ("messages", "letters")  # chattasks adds "question" and "choices" for loglik scoring
 
 
-def nanochat_view(conversation):
-    return {key: conversation[key] for key in NANOCHAT_KEYS}
-
-
-def digest(conversations) -> str:
-    sha = hashlib.sha256()
-    for conversation in conversations:
-        sha.update(json.dumps(nanochat_view(conversation), sort_keys=True, ensure_ascii=False).encode() + b"\n")
-    return sha.hexdigest()
-
-
 @pytest.fixture(scope="module")
 def easy_test(hub_dir):
     return ARC("ARC-Easy", "test", data_dir=hub_dir)
@@ -53,9 +42,9 @@ def test_conversations_are_nanochats(hub_dir, key):
     conversations = list(ARC(subset, split, data_dir=hub_dir))
     for conversation in conversations:
         validate_conversation(conversation)
-    assert json.loads(json.dumps(nanochat_view(conversations[0]))) == REFERENCE[key]["first"]
+    assert json.loads(json.dumps(nanochat_view(conversations[0], NANOCHAT_KEYS))) == REFERENCE[key]["first"]
     assert len(conversations) == REFERENCE[key]["rows"]
-    assert digest(conversations) == REFERENCE[key]["sha256"]
+    assert digest(conversations, NANOCHAT_KEYS) == REFERENCE[key]["sha256"]
 
 
 @pytest.mark.parametrize(("subset", "split"), list(HUB_ROWS))

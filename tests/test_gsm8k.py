@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
+from nanochat_reference import digest
 
 from chattasks.conversation import validate_conversation
 from chattasks.errors import DatasetNotFound
@@ -17,13 +17,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REFERENCE = json.loads((FIXTURES / "gsm8k" / "reference.json").read_text())
 SPLITS = [key for key in REFERENCE if not key.startswith("_")]
 HUB_ROWS = {"train": 7473, "test": 1319}
-
-
-def digest(conversations) -> str:
-    sha = hashlib.sha256()
-    for conversation in conversations:
-        sha.update(json.dumps(conversation, sort_keys=True, ensure_ascii=False).encode() + b"\n")
-    return sha.hexdigest()
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
+from nanochat_reference import digest, nanochat_view
 
 import chattasks.tasks.mmlu as mmlu_module
 from chattasks.conversation import validate_conversation
@@ -20,18 +20,8 @@ SPLITS = [key for key in REFERENCE if not key.startswith("_")]
 HUB_ROWS = {"dev": 285, "validation": 1531, "test": 14042, "auxiliary_train": 99842}
 
 
-NANOCHAT_KEYS = ("messages", "subject", "letters")  # chattasks adds "question" and "choices" for loglik scoring
-
-
-def nanochat_view(conversation):
-    return {key: conversation[key] for key in NANOCHAT_KEYS}
-
-
-def digest(conversations) -> str:
-    sha = hashlib.sha256()
-    for conversation in conversations:
-        sha.update(json.dumps(nanochat_view(conversation), sort_keys=True, ensure_ascii=False).encode() + b"\n")
-    return sha.hexdigest()
+# chattasks adds "question" and "choices" for loglik scoring
+NANOCHAT_KEYS = ("messages", "subject", "letters")
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +37,9 @@ def test_conversations_are_nanochats(hub_dir, key):
     for conversation in conversations:
         validate_conversation(conversation)
         assert conversation["letters"] == LETTERS and conversation["subject"] in SUBJECTS
-    assert json.loads(json.dumps(nanochat_view(conversations[0]))) == REFERENCE[key]["first"]
+    assert json.loads(json.dumps(nanochat_view(conversations[0], NANOCHAT_KEYS))) == REFERENCE[key]["first"]
     assert len(conversations) == REFERENCE[key]["rows"] == HUB_ROWS[split]
-    assert digest(conversations) == REFERENCE[key]["sha256"]
+    assert digest(conversations, NANOCHAT_KEYS) == REFERENCE[key]["sha256"]
 
 
 def test_subjects_are_the_57_of_the_test_split(mmlu_test):
