@@ -23,6 +23,12 @@ between lm-eval's log-likelihoods and chattasks' on the same question and choice
 the issue): ``letter`` >= 3x lm-eval's questions/second; ``loglik`` >= 1.5x with acc and acc_norm
 within 0.01 of lm-eval's.
 
+Where the time can go: forward hooks on every ``nn.Linear`` of both models count the multiply-adds
+each run asks of its weight matrices (padding included, attention scores excluded), and a matmul of
+the model's own largest layer shape at 2048 rows measures this machine's matmul speed in the
+model's dtype. Their quotient is the least time each run's matmuls can take, so lm-eval's time
+divided by it bounds the ratio any implementation of the same computation could reach here.
+
 Run: ``python bench/bench_eval_arc.py [--n 300] [--data-dir ../shared/data/hub] [--repeat 1]
 [--dtype auto] [--skip-lm-eval] [--json OUT.json]``.
 """
@@ -132,6 +138,56 @@ def run_chattasks(
     return seconds, scores, records
 
 
+class WorkMeter:
+    """Multiply-adds a model's ``nn.Linear`` layers perform, counted by forward hooks, per label."""
+
+    def __init__(self, model: Any) -> None:
+        import torch
+
+        self.label = "warm-up"
+        self.macs: dict[str, int] = {}
+        self._handles = [
+            module.register_forward_hook(self._count)
+            for module in model.modules()
+            if isinstance(module, torch.nn.Linear)
+        ]
+
+    def _count(self, module: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        rows = inputs[0].numel() // module.in_features
+        self.macs[self.label] = self.macs.get(self.label, 0) + rows * module.in_features * module.out_features
+
+    def close(self) -> None:
+        """Remove the hooks."""
+        for handle in self._handles:
+            handle.remove()
+
+
+def matmul_speed(model: Any, rows: int = 2048, tries: int = 5) -> float:
+    """FLOP/s of this machine's best matmul with the model's largest ``nn.Linear`` shape and dtype."""
+    import torch
+
+    largest = max(
+        (
+            m
+            for m in model.modules()
+            if isinstance(m, torch.nn.Linear) and m is not model.get_output_embeddings()
+        ),
+        key=lambda m: m.weight.numel(),
+    )
+    weight = largest.weight.detach()
+    x = torch.randn(rows, largest.in_features, dtype=weight.dtype, device=weight.device)
+    best = float("inf")
+    with torch.inference_mode():
+        torch.nn.functional.linear(x, weight)
+        for _ in range(tries):
+            started = time.perf_counter()
+            torch.nn.functional.linear(x, weight)
+            if weight.device.type == "cuda":
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - started)
+    return 2 * weight.numel() * rows / best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300, help="questions (the first N of ARC-Easy test)")
@@ -191,8 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         scores: dict[str, dict[str, float]] = {}
         records: dict[str, Any] = {}
         lm_sums: dict[int, list[float]] = {}
-        for _ in range(args.repeat):
-            if lm is not None:
+        our_work = WorkMeter(backend.model)
+        their_work = WorkMeter(lm.model) if lm is not None else None
+        for repeat in range(args.repeat):
+            if lm is not None and their_work is not None:
+                their_work.label = "lm-eval" if repeat == 0 else "repeats"
                 seconds, inside, scores["lm-eval"], lm_sums = run_lm_eval(lm, data_file)
                 best["lm-eval"] = min(seconds, best.get("lm-eval", float("inf")))
                 best["lm-eval (model)"] = min(inside, best.get("lm-eval (model)", float("inf")))
@@ -200,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  lm-eval           {seconds:7.2f} s ({inside:.2f} s in loglikelihood)", flush=True)
             for scorer in ("letter", "loglik"):
                 name = f"chattasks {scorer}"
+                our_work.label = name if repeat == 0 else "repeats"
                 seconds, scores[name], records[name] = run_chattasks(
                     backend, scorer, n, args.data_dir, args.runner_batch_size
                 )
@@ -246,6 +306,23 @@ def main(argv: list[str] | None = None) -> int:
             f"loglik {strict / best['chattasks loglik']:.2f}x"
         )
         verdicts.append(f"largest |lm-eval - chattasks| log-likelihood of a choice: {gap:.2e} nats")
+    our_work.close()
+    macs = {name: our_work.macs[name] for name in ("chattasks letter", "chattasks loglik")}
+    if their_work is not None:
+        their_work.close()
+        macs = {"lm-eval": their_work.macs["lm-eval"], **macs}
+    speed = matmul_speed(backend.model)
+    floors = {name: 2 * count / speed for name, count in macs.items()}
+    verdicts.append(
+        "matmul work (weights, padding included): "
+        + ", ".join(f"{name} {2 * count / 1e12:.2f} TFLOP" for name, count in macs.items())
+        + f"; this machine's {info['dtype']} matmul speed: {speed / 1e9:.0f} GFLOP/s"
+    )
+    for name in ("chattasks letter", "chattasks loglik"):
+        bound = f", so at most {base / floors[name]:.2f}x lm-eval here" if base else ""
+        verdicts.append(
+            f"{name}: its matmuls alone take >= {floors[name]:.1f} s of its {best[name]:.1f} s{bound}"
+        )
     print("\n".join(verdicts))
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     if args.json:
@@ -256,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": best,
             "scores": scores,
             "loglik_gap": gap,
+            "matmul_flop": {name: 2 * count for name, count in macs.items()},
+            "matmul_flop_per_s": speed,
         }
         args.json.write_text(json.dumps(payload, indent=2))
     backend.close()
