@@ -9,9 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
+from host_processes import processes_mentioning
 
 from chattasks.errors import SandboxError, SandboxUnavailable
 from chattasks.sandbox import (
@@ -196,28 +196,16 @@ def test_killing_the_host_kills_every_sandboxed_process(level):
         ],
     )
     try:
-        assert _wait_for(lambda: _processes_mentioning(marker), seconds=20), "the program never started"
+        assert _wait_for(lambda: processes_mentioning(marker), seconds=20), "the program never started"
     finally:
         host.kill()
         host.wait()
-    assert _wait_for(lambda: not _processes_mentioning(marker), seconds=5), (
+    assert _wait_for(lambda: not processes_mentioning(marker), seconds=5), (
         "a sandboxed process outlived its host"
     )
     with SandboxPool(1, isolation=level) as pool:  # the next pool sweeps what the dead host left
         pool.run("pass")
     assert glob.glob(os.path.join(tempfile.gettempdir(), f"chattasks-sandbox-{host.pid}-*")) == []
-
-
-def _processes_mentioning(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
 
 
 def _wait_for(condition, seconds: float) -> bool:

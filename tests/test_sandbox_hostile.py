@@ -8,7 +8,6 @@ the right status). The toy problem asks for ``add(a, b)``.
 from __future__ import annotations
 
 import ast
-import os
 import random
 import socket
 import sys
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from host_processes import processes_mentioning
 
 from chattasks.sandbox import Isolation, SandboxPool, Status
 from chattasks.sandbox.isolation import works
@@ -75,18 +75,6 @@ def assert_sandbox_is_empty(solo: SandboxPool) -> None:
     assert result.passed, result
     pids = ast.literal_eval(result.stdout)
     assert len(pids) == 2 and pids[0] == 1, pids
-
-
-def host_processes_mentioning(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
 
 
 def test_the_toy_problem_is_solvable_and_the_wrong_answer_is_not(pool):
@@ -295,7 +283,7 @@ def test_a_daemonised_child_is_not_left_running(solo):
     result = grade(solo, completion)
     assert result.status is Status.FAILED
     assert "daemon running: True" in result.stdout
-    assert host_processes_mentioning(marker) == []
+    assert processes_mentioning(marker) == []
     assert_sandbox_is_empty(solo)
 
 

@@ -13,34 +13,24 @@ import pytest
 
 from chattasks.sft.pack import Packer
 from chattasks.sft.plan import PackingPlan
-from chattasks.sft.special import NANOCHAT_SPECIAL_TOKENS, SpecialTokenRenderer
+from chattasks.sft.special import SpecialTokenRenderer
 from chattasks.task import TaskMixture
 from chattasks.tasks.customjson import CustomJSON
 from chattasks.tasks.gsm8k import GSM8K
 from chattasks.tasks.smoltalk import SmolTalk
 from chattasks.tasks.spellingbee import SpellingBee
 
-tokenizers = pytest.importorskip("tokenizers")
 pytestmark = pytest.mark.filterwarnings(
     "ignore:This DataLoader will create:UserWarning"
 )  # 3 workers on 2 cores
 
-GPT2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "tokenizers" / "gpt2"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MAX_LEN = 384
 
 
 @pytest.fixture(scope="module")
-def renderer():
-    if not GPT2.is_dir():
-        pytest.skip(f"GPT-2 tokenizer files not found at {GPT2}")
-    tokenizer = tokenizers.Tokenizer(
-        tokenizers.models.BPE.from_file(str(GPT2 / "encoder.json"), str(GPT2 / "vocab.bpe"))
-    )
-    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = tokenizers.decoders.ByteLevel()
-    tokenizer.add_special_tokens(list(NANOCHAT_SPECIAL_TOKENS))
-    return SpecialTokenRenderer(tokenizer)
+def renderer(nanochat_tokenizer):
+    return SpecialTokenRenderer(nanochat_tokenizer)
 
 
 @pytest.fixture(scope="module")

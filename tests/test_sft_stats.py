@@ -11,29 +11,18 @@ from typer.testing import CliRunner
 
 from chattasks.cli import app
 from chattasks.sft.spec import load_spec
-from chattasks.sft.special import NANOCHAT_SPECIAL_TOKENS
 from chattasks.sft.stats import mixture_stats
 
-tokenizers = pytest.importorskip("tokenizers")
 pytest.importorskip("transformers")
 
 SPEC = Path(__file__).resolve().parent / "fixtures" / "sft" / "mixture.toml"
-GPT2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "tokenizers" / "gpt2"
 
 
 @pytest.fixture(scope="module")
-def tokenizer_file(tmp_path_factory) -> Path:
+def tokenizer_file(nanochat_tokenizer, tmp_path_factory) -> Path:
     """A nanochat-style tokenizer.json: GPT-2's BPE plus nanochat's special tokens."""
-    if not GPT2.is_dir():
-        pytest.skip(f"GPT-2 tokenizer files not found at {GPT2}")
-    tokenizer = tokenizers.Tokenizer(
-        tokenizers.models.BPE.from_file(str(GPT2 / "encoder.json"), str(GPT2 / "vocab.bpe"))
-    )
-    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = tokenizers.decoders.ByteLevel()
-    tokenizer.add_special_tokens(list(NANOCHAT_SPECIAL_TOKENS))
     path = tmp_path_factory.mktemp("tokenizer") / "tokenizer.json"
-    tokenizer.save(str(path))
+    nanochat_tokenizer.save(str(path))
     return path
 
 
