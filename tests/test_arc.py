@@ -11,7 +11,8 @@ from nanochat_reference import digest, nanochat_view
 from chattasks.conversation import validate_conversation
 from chattasks.errors import DataError, DatasetNotFound
 from chattasks.registry import get_task
-from chattasks.tasks.arc import ARC, extract_choice, row_to_conversation
+from chattasks.tasks.arc import ARC, row_to_conversation
+from chattasks.tasks.multiple_choice import extract_choice
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REFERENCE = json.loads((FIXTURES / "arc" / "reference.json").read_text())

@@ -24,32 +24,25 @@ becomes::
 ``messages`` and ``letters`` are exactly nanochat's; ``question`` and ``choices`` (the raw texts)
 are chattasks' additions, used by the log-likelihood multiple-choice scorer.
 
-Grading: the response, stripped of surrounding whitespace (and nothing else: ``"a"`` and
-``"A)"`` are not ``"A"``), must equal the answer key. A response that is not one of the letters
-is an extraction failure (``extract`` returns None) and scores 0; it never raises.
+Grading is ``chattasks.tasks.multiple_choice``'s: the response, stripped of surrounding
+whitespace (and nothing else: ``"a"`` and ``"A)"`` are not ``"A"``), must equal the answer key.
+A response that is not one of the row's letters is an extraction failure (``extract`` returns
+None) and scores 0; it never raises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from chattasks.data import load_rows
 from chattasks.errors import DataError
 from chattasks.render import render_mc
-from chattasks.task import Conversation, Task
+from chattasks.task import Conversation
+from chattasks.tasks.multiple_choice import MultipleChoiceTask
 
 DATASET = "allenai/ai2_arc"
 SUBSETS = ("ARC-Easy", "ARC-Challenge")
 SPLITS = ("train", "validation", "test")
-
-
-def extract_choice(response: str, letters: Sequence[str]) -> str | None:
-    """The letter a categorical response names: ``response`` stripped, if it is one of ``letters``; else None."""
-    if not isinstance(response, str):
-        return None
-    answer = response.strip()
-    return answer if answer in letters else None
 
 
 def row_to_conversation(row: dict[str, Any]) -> Conversation:
@@ -71,7 +64,7 @@ def row_to_conversation(row: dict[str, Any]) -> Conversation:
     }
 
 
-class ARC(Task):
+class ARC(MultipleChoiceTask):
     """ARC questions (categorical); ``subset`` ARC-Easy|ARC-Challenge, ``split`` train|validation|test."""
 
     def __init__(self, subset: str, split: str, *, data_dir: Any = None, **kwargs: Any) -> None:
@@ -83,22 +76,8 @@ class ARC(Task):
         self.subset, self.split = subset, split
         self.rows = load_rows(DATASET, subset, split, data_dir=data_dir)
 
-    @property
-    def eval_type(self) -> str:
-        """'categorical': the model picks one of the conversation's ``letters``."""
-        return "categorical"
-
     def num_examples(self) -> int:
         return len(self.rows)
 
     def get_example(self, index: int) -> Conversation:
         return row_to_conversation(self.rows[index])
-
-    def extract(self, conversation: Conversation, assistant_response: str) -> str | None:
-        """The letter the response names, or None when it names none of the conversation's letters."""
-        return extract_choice(assistant_response, conversation["letters"])
-
-    def evaluate(self, conversation: Conversation, assistant_response: str) -> int:
-        """1 when the stripped response is the answer key, else 0 (also for a response outside the letters)."""
-        choice = self.extract(conversation, assistant_response)
-        return int(choice is not None and choice == conversation["messages"][-1]["content"])

@@ -24,7 +24,7 @@ becomes::
 ``question`` and ``choices`` are chattasks' additions (raw texts for the loglik scorer); the other
 keys are exactly nanochat's.
 
-Grading is ARC's (``chattasks.tasks.arc.extract_choice``): the response stripped of surrounding
+Grading is ``chattasks.tasks.multiple_choice``'s: the response stripped of surrounding
 whitespace must be the gold letter; anything outside A-D is an extraction failure scoring 0.
 """
 
@@ -35,8 +35,8 @@ from typing import Any
 from chattasks.data import load_rows
 from chattasks.errors import DataError
 from chattasks.render import render_mc
-from chattasks.task import Conversation, Task
-from chattasks.tasks.arc import extract_choice
+from chattasks.task import Conversation
+from chattasks.tasks.multiple_choice import MultipleChoiceTask
 
 DATASET = "cais/mmlu"
 LETTERS = ("A", "B", "C", "D")
@@ -93,7 +93,7 @@ def row_to_conversation(row: dict[str, Any]) -> Conversation:
     }
 
 
-class MMLU(Task):
+class MMLU(MultipleChoiceTask):
     """MMLU questions (categorical); see the module docstring for the valid ``subset``/``split`` pairs."""
 
     letters = LETTERS
@@ -105,22 +105,8 @@ class MMLU(Task):
         self.subset, self.split = subset, split
         self.rows = load_rows(DATASET, config, hub_name, data_dir=data_dir)
 
-    @property
-    def eval_type(self) -> str:
-        """'categorical': the model picks one of A, B, C, D."""
-        return "categorical"
-
     def num_examples(self) -> int:
         return len(self.rows)
 
     def get_example(self, index: int) -> Conversation:
         return row_to_conversation(self.rows[index])
-
-    def extract(self, conversation: Conversation, assistant_response: str) -> str | None:
-        """The letter the response names, or None when it is not one of A-D."""
-        return extract_choice(assistant_response, LETTERS)
-
-    def evaluate(self, conversation: Conversation, assistant_response: str) -> int:
-        """1 when the stripped response is the gold letter, else 0 (also for a response outside A-D)."""
-        choice = self.extract(conversation, assistant_response)
-        return int(choice is not None and choice == conversation["messages"][-1]["content"])
