@@ -124,11 +124,7 @@ class OpenAIBackend:
         if top_logprobs < 1:
             raise ValueError(f"top_logprobs must be >= 1, got {top_logprobs}")
         self.model = model
-        # the settings as given (describe() reports them); the transport works from its own copy
-        self.base_urls = self._transport.base_urls
-        self.api_key_env = api_key_env
-        self.concurrency, self.timeout = concurrency, timeout
-        self.max_retries, self.backoff, self.top_logprobs = max_retries, backoff, top_logprobs
+        self.top_logprobs = top_logprobs
         # what the server turned out to support (None: not asked yet)
         self.logprobs_supported: bool | None = None
         self._n_supported: bool | None = None
@@ -136,19 +132,25 @@ class OpenAIBackend:
         self._loglik_unsupported: str | None = None
         self._loglik_worked = False  # once it has, a 4xx is about one request, not the server
 
+    @property
+    def base_urls(self) -> list[str]:
+        """The servers' base URLs, normalised (``/v1`` added to a URL with no path)."""
+        return self._transport.base_urls
+
     # ---- the Backend interface -------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
         """Backend, model, base URLs, concurrency and retry policy (never the API key)."""
+        transport = self._transport
         return {
             "backend": self.name,
             "model": self.model,
-            "base_urls": list(self.base_urls),
-            "concurrency": self.concurrency,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
+            "base_urls": list(transport.base_urls),
+            "concurrency": transport.concurrency,
+            "timeout": transport.timeout,
+            "max_retries": transport.max_retries,
             "top_logprobs": self.top_logprobs,
-            "api_key_env": self.api_key_env,
+            "api_key_env": transport.api_key_env,
             "logprobs_supported": self.logprobs_supported,
         }
 
