@@ -166,25 +166,23 @@ def matmul_speed(model: Any, rows: int = 2048, tries: int = 5) -> float:
     """FLOP/s of this machine's best matmul with the model's largest ``nn.Linear`` shape and dtype."""
     import torch
 
-    largest = max(
-        (
-            m
-            for m in model.modules()
-            if isinstance(m, torch.nn.Linear) and m is not model.get_output_embeddings()
-        ),
-        key=lambda m: m.weight.numel(),
-    )
+    head = model.get_output_embeddings()
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
+    largest = max(layers, key=lambda m: m.weight.numel())
     weight = largest.weight.detach()
     x = torch.randn(rows, largest.in_features, dtype=weight.dtype, device=weight.device)
+    on_gpu = weight.device.type == "cuda"
     best = float("inf")
     with torch.inference_mode():
-        torch.nn.functional.linear(x, weight)
-        for _ in range(tries):
+        for attempt in range(tries + 1):  # the first is a warm-up
+            if on_gpu:
+                torch.cuda.synchronize()
             started = time.perf_counter()
             torch.nn.functional.linear(x, weight)
-            if weight.device.type == "cuda":
+            if on_gpu:
                 torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - started)
+            if attempt:
+                best = min(best, time.perf_counter() - started)
     return 2 * weight.numel() * rows / best
 
 
