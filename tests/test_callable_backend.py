@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from chattasks.errors import BackendError
+from chattasks.errors import BackendError, NotSupported
 from chattasks.eval.backends import backend_class
-from chattasks.eval.backends.base import Backend, GenerationConfig, NotSupported
+from chattasks.eval.backends.base import Backend, GenerationConfig
 from chattasks.eval.backends.callable import CallableBackend, function_label
 
 PROMPT = [{"role": "user", "content": "Which is a mammal? - trout=A - whale=B"}]

@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from chattasks.cli import app
-from chattasks.errors import BackendError
+from chattasks.errors import BackendError, NotSupported
 from chattasks.eval.backends import BACKENDS
-from chattasks.eval.backends.base import LetterScores, NotSupported
+from chattasks.eval.backends.base import LetterScores
 from chattasks.eval.journal import read_records, rewrite_records
 
 runner = CliRunner()

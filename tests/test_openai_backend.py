@@ -24,9 +24,9 @@ from openai_server import (
     mc_logprobs,
 )
 
-from chattasks.errors import BackendError
+from chattasks.errors import BackendError, NotSupported
 from chattasks.eval.backends import backend_class
-from chattasks.eval.backends.base import Backend, GenerationConfig, NotSupported
+from chattasks.eval.backends.base import Backend, GenerationConfig
 from chattasks.eval.backends.openai import OpenAIBackend, retry_after_seconds, wire_messages
 from chattasks.render import render_mc
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chattasks.errors import TaskNotEvaluable, UnknownTask
-from chattasks.eval.backends.base import GenerationConfig, LetterScores, NotSupported
+from chattasks.errors import NotSupported, TaskNotEvaluable, UnknownTask
+from chattasks.eval.backends.base import GenerationConfig, LetterScores
 from chattasks.eval.backends.callable import CallableBackend
 from chattasks.eval.journal import RunDirectory, RunDirError, read_records, rewrite_records
 from chattasks.eval.runner import evaluate_model, fingerprint, regrade

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from chattasks.errors import BackendError, TaskError
+from chattasks.errors import BackendError, NotSupported, TaskError
 from chattasks.eval import scoring
-from chattasks.eval.backends.base import GenerationConfig, LetterScores, NotSupported
+from chattasks.eval.backends.base import GenerationConfig, LetterScores
 from chattasks.registry import get_task
 from chattasks.task import Task
 

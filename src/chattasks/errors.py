@@ -6,14 +6,19 @@
     │   └── InvalidConversation         (also ValueError) a conversation breaks the schema; names file:line
     ├── TaskError                       misuse of a task
     │   ├── UnknownTask                 (also KeyError) a name the registry does not hold
-    │   └── TaskNotEvaluable            (also NotImplementedError) a training-only task was asked to grade
+    │   ├── TaskNotEvaluable            (also NotImplementedError) a training-only task was asked to grade
+    │   └── TaskNotSupported            (also NotImplementedError) the task lacks an ability a scorer needs
     ├── ToolError                       (also ValueError) the calculator refused an expression
     ├── SandboxError                    running untrusted code went wrong before the code itself did
-    │   └── SandboxUnavailable          no isolation of the requested strength can be had here
+    │   ├── SandboxUnavailable          no isolation of the requested strength can be had here
+    │   └── ServerLost                  a sandbox fork server died or stopped answering
     ├── BackendError                    a model backend failed (load, request, tokenizer)
+    │   ├── NotSupported                this backend cannot answer this kind of request
+    │   └── Rejected                    a server refused a request with a non-retryable status
     ├── SpecError                       (also ValueError) a mixture spec file is malformed; names file, table, key
     ├── RenderError                     (also ValueError) a conversation cannot be rendered with exact loss masks
     └── RunDirError                     (also ValueError) a run directory cannot be used or resumed as asked
+        └── JournalVersionError         a journal line of a schema version this chattasks does not know
 
 Errors raised for bad arguments keep the standard types (ValueError, IndexError, TypeError)
 so that ordinary Python code handles them as it expects.
@@ -60,6 +65,10 @@ class TaskNotEvaluable(TaskError, NotImplementedError):
     """A training-only task (SmolTalk, CustomJSON, ...) was asked to grade a response."""
 
 
+class TaskNotSupported(TaskError, NotImplementedError):
+    """The task lacks an ability a scorer needs (log-likelihood requests, running code)."""
+
+
 class ToolError(ChattasksError, ValueError):
     """The calculator tool refused or failed to evaluate an expression."""
 
@@ -76,8 +85,25 @@ class BackendError(ChattasksError):
     """A model backend failed: loading, tokenising or talking to a server."""
 
 
+class NotSupported(BackendError):
+    """This backend cannot answer this kind of request (e.g. no log-probabilities from the server)."""
+
+
+class Rejected(BackendError):
+    """The server answered a non-retryable status; ``status`` and ``server_message`` say which and why."""
+
+    def __init__(self, message: str, status: int, server_message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.server_message = server_message
+
+
 class RunDirError(ChattasksError, ValueError):
     """A run directory cannot be used as asked (missing, holds another run, settings differ)."""
+
+
+class JournalVersionError(RunDirError):
+    """A journal line has a schema version this chattasks does not know; names the file and line."""
 
 
 class SpecError(ChattasksError, ValueError):

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chattasks.conversation import assistant_text
-from chattasks.errors import BackendError, TaskError
-from chattasks.eval.backends.base import Backend, GenerationConfig, LetterScores, Messages, NotSupported
+from chattasks.errors import BackendError, NotSupported, TaskError
+from chattasks.eval.backends.base import Backend, GenerationConfig, LetterScores, Messages
 from chattasks.task import Conversation, Task
 
 MC_SCORERS = ("letter", "loglik", "generate")

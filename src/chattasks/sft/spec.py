@@ -36,8 +36,6 @@ and what was expected.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
 import sys
 from dataclasses import dataclass, field
@@ -45,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from chattasks.errors import SpecError, UnknownTask
+from chattasks.registry import build_task
 from chattasks.task import Task, TaskMixture, TaskSequence
 
 if sys.version_info >= (3, 11):
@@ -70,24 +69,7 @@ class TaskSpec:
 
     def build(self, data_dir: str | os.PathLike[str] | None = None) -> Task:
         """The task (``data_dir`` is passed to tasks that load datasets, unless ``args`` gives one)."""
-        if ":" in self.task:
-            module, _, attribute = self.task.partition(":")
-            factory = getattr(importlib.import_module(module), attribute)
-            defaults: dict[str, Any] = {}
-        else:
-            from chattasks.registry import get_entry
-
-            entry = get_entry(self.task)
-            factory, defaults = entry.factory(), entry.defaults
-        args = {**defaults, **self.args}
-        if data_dir is not None and "data_dir" not in args:
-            try:
-                accepts = "data_dir" in inspect.signature(factory).parameters
-            except (TypeError, ValueError):
-                accepts = False
-            if accepts:
-                args["data_dir"] = data_dir
-        task = factory(**args)
+        _, task = build_task(self.task, data_dir=data_dir, **self.args)
         if not isinstance(task, Task):
             raise TypeError(f"{self.task} built a {type(task).__name__}, not a Task")
         return task

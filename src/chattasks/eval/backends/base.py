@@ -12,6 +12,11 @@ a backend may split a batch further or run its items concurrently):
 
 A backend that cannot answer a kind raises ``NotSupported`` (a ``BackendError``); the runner then
 falls back (e.g. letters parsed from a generated reply) and records the method it used.
+
+A backend registered by name (``chattasks.eval.backends.BACKENDS``) declares the options of its
+constructor once, as a class attribute ``OPTIONS`` (a tuple of ``BackendOption``):
+the command line makes a flag of each, ``evaluate_model`` accepts exactly those, and the run
+directory compares on resume only the options that change results (``operational=False``).
 """
 
 from __future__ import annotations
@@ -20,13 +25,29 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from chattasks.errors import BackendError
-
 Messages = list[dict[str, Any]]
 
 
-class NotSupported(BackendError):
-    """This backend cannot answer this kind of request (e.g. no log-probabilities from the server)."""
+@dataclass(frozen=True)
+class BackendOption:
+    """One constructor keyword a backend takes, as the command line and run.json see it.
+
+    ``kind`` is the value's type (``str``, ``int``, ``float``); ``repeatable`` options take a list
+    (a flag given several times). ``operational`` options change how fast a run goes, not what
+    it computes (concurrency, retries, batch size): a resumed run may change them.
+    """
+
+    name: str
+    kind: type
+    help: str
+    operational: bool = False
+    repeatable: bool = False
+    flag: str | None = None
+
+    @property
+    def cli_flag(self) -> str:
+        """The command-line flag: ``flag``, else ``--`` and the name with dashes."""
+        return self.flag or "--" + self.name.replace("_", "-")
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chattasks.errors import BackendError
-from chattasks.eval.backends.base import GenerationConfig, LetterScores, Messages, NotSupported
+from chattasks.errors import BackendError, NotSupported
+from chattasks.eval.backends.base import BackendOption, GenerationConfig, LetterScores, Messages
 
 
 class CallableBackend:
     """Evaluate a Python function that answers a chat (a list of messages) with a string."""
 
     name = "callable"
+    OPTIONS = (
+        BackendOption("concurrency", int, "callable: calls of the function at once.", operational=True),
+        BackendOption("label", str, "callable: the name results.json gives the function."),
+    )
 
     def __init__(
         self, fn: Callable[[Messages], str], *, concurrency: int = 1, label: str | None = None

@@ -55,7 +55,7 @@ from typing import Any
 
 from chattasks.conversation import assistant_text
 from chattasks.errors import BackendError
-from chattasks.eval.backends.base import GenerationConfig, LetterScores, Messages
+from chattasks.eval.backends.base import BackendOption, GenerationConfig, LetterScores, Messages
 from chattasks.eval.backends.hf_model import (  # default_model_path is re-exported from here
     DEFAULT_MODEL_FILE,
     DEFAULT_MODEL_PACKAGE,
@@ -85,6 +85,13 @@ class HFBackend:
     """A transformers causal LM (local folder, Hub id or GGUF file) evaluated in-process."""
 
     name = "hf"
+    OPTIONS = (
+        BackendOption("gguf_file", str, "hf: GGUF file inside the model repo/folder."),
+        BackendOption("device", str, "hf: cpu, cuda, cuda:1, ... (default: auto).", operational=True),
+        BackendOption("dtype", str, "hf: float32, bfloat16, float16 (default: auto)."),
+        BackendOption("batch_size", int, "hf: rows per forward pass.", operational=True),
+        BackendOption("max_length", int, "hf: longest prompt + reply in tokens (default: the model's)."),
+    )
 
     def __init__(
         self,

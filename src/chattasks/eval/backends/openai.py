@@ -33,8 +33,8 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from chattasks.conversation import assistant_text
-from chattasks.errors import BackendError
-from chattasks.eval.backends.base import GenerationConfig, LetterScores, Messages, NotSupported
+from chattasks.errors import BackendError, NotSupported
+from chattasks.eval.backends.base import BackendOption, GenerationConfig, LetterScores, Messages
 from chattasks.eval.backends.openai_transport import (
     Rejected,
     Transport,
@@ -98,6 +98,27 @@ class OpenAIBackend:
     """A model served behind one or more OpenAI-compatible HTTP endpoints (see the module docstring)."""
 
     name = "openai"
+    OPTIONS = (
+        BackendOption(
+            "base_urls",
+            str,
+            "openai: server URL such as http://localhost:8000/v1; repeat to spread requests.",
+            operational=True,
+            repeatable=True,
+            flag="--base-url",
+        ),
+        BackendOption(
+            "api_key_env",
+            str,
+            "openai: environment variable holding the API key (default OPENAI_API_KEY).",
+            operational=True,
+        ),
+        BackendOption("concurrency", int, "openai: requests in flight at once.", operational=True),
+        BackendOption("timeout", float, "openai: seconds to wait for one reply.", operational=True),
+        BackendOption("max_retries", int, "openai: retries of a failed request.", operational=True),
+        BackendOption("backoff", float, "openai: first retry delay in seconds.", operational=True),
+        BackendOption("top_logprobs", int, "openai: log-probabilities asked per position (letter scoring)."),
+    )
 
     def __init__(
         self,

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from chattasks.errors import BackendError
+from chattasks.errors import BackendError, Rejected
 
 BASE_URL_ENV = "OPENAI_BASE_URL"  # where base_urls come from when none are given, as for the OpenAI client
 MAX_BACKOFF = 30.0  # seconds: the longest computed wait between two attempts
@@ -46,15 +46,6 @@ MAX_RETRY_AFTER = 120.0  # seconds: the longest Retry-After honoured
 DEAD_URL_COOLDOWN = 10.0  # seconds a URL that refused a connection is skipped
 
 T = TypeVar("T")
-
-
-class Rejected(BackendError):
-    """The server answered a non-retryable status; ``status`` and ``server_message`` say which and why."""
-
-    def __init__(self, message: str, status: int, server_message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.server_message = server_message
 
 
 class _Retry(Exception):
