@@ -74,3 +74,13 @@ def smollm2_tokenizer():
     tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(path))
     tokenizer.chat_template = SMOLLM2_TEMPLATE.read_text()
     return tokenizer
+
+
+@pytest.fixture
+def memory_tasks():
+    """The in-memory ARC, MMLU and GSM8K tasks registered as mem-ARC, mem-MMLU, mem-GSM8K."""
+    import memory_tasks as tasks
+
+    tasks.register()
+    yield tasks.NAMES
+    tasks.unregister()

@@ -59,9 +59,9 @@ def test_show_out_of_range_is_a_one_line_error():
     assert "index 99 out of range" in result.output
 
 
-def test_show_bad_argument_syntax():
+def test_show_bad_argument_syntax_is_a_usage_error():
     result = runner.invoke(app, ["show", "test-identity", "--arg", "no-equals-sign"])
-    assert result.exit_code == 1 and "KEY=VALUE" in result.output
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output
 
 
 def test_validate_ok_file(fixtures_dir):
@@ -83,11 +83,11 @@ def test_validate_missing_file(tmp_path):
     assert result.exit_code == 1 and "gone.jsonl" in result.output
 
 
-def test_unknown_task_is_a_one_line_error_from_the_console_script():
+def test_unknown_task_is_a_one_line_usage_error_from_the_console_script():
     proc = subprocess.run(
         [sys.executable, "-m", "chattasks", "show", "NoSuchTask"], capture_output=True, text=True
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown task 'NoSuchTask'")
     assert "Traceback" not in proc.stderr
 

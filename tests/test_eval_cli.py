@@ -1,4 +1,4 @@
-"""chattasks eval / regrade: the runner on the command line, one-line errors, resume from run.json."""
+"""chattasks eval / regrade: the runner on the command line (in-memory tasks), one-line errors, resume."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from chattasks.cli import app
 from chattasks.errors import BackendError, NotSupported
 from chattasks.eval.backends import BACKENDS
-from chattasks.eval.backends.base import LetterScores
+from chattasks.eval.backends.base import BackendOption, LetterScores
 from chattasks.eval.journal import read_records, rewrite_records
 
 runner = CliRunner()
@@ -20,6 +20,10 @@ class FirstLetter:
     """A model that always picks the first letter and answers every problem with 0."""
 
     name = "first-letter"
+    OPTIONS = (
+        BackendOption("device", str, "where", operational=True),
+        BackendOption("batch_size", int, "rows", operational=True),
+    )
     instances: list[FirstLetter] = []
 
     def __init__(self, model=None, *, device="cpu", batch_size=8) -> None:
@@ -48,6 +52,8 @@ class FirstLetter:
 class Unloadable:
     """A backend whose model cannot be loaded."""
 
+    OPTIONS = ()
+
     def __init__(self, model=None) -> None:
         raise BackendError(f"cannot load model {model!r}: no chat template")
 
@@ -63,36 +69,31 @@ def invoke(*args: str):
     return runner.invoke(app, list(args), terminal_width=160)
 
 
-def eval_args(out, hub_dir, *extra: str) -> list[str]:
-    return ["eval", "--backend", "first", "--data-dir", str(hub_dir), "--output", str(out), *extra]
+def eval_args(out, *extra: str) -> list[str]:
+    return ["eval", "--backend", "first", "--output", str(out), *extra]
 
 
 def error_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("error:")]
 
 
-def test_eval_prints_the_table_and_writes_the_run(hub_dir, tmp_path):
+def test_eval_prints_the_table_and_writes_the_run(memory_tasks, tmp_path):
     out = tmp_path / "run"
-    result = invoke(
-        *eval_args(out, hub_dir, "--tasks", "ARC-Easy,GSM8K", "--limit", "5", "--batch-size", "2")
-    )
+    result = invoke(*eval_args(out, "--tasks", "mem-ARC,mem-GSM8K", "--limit", "5", "--batch-size", "2"))
     assert result.exit_code == 0, result.output
-    for needle in ("ARC-Easy", "GSM8K", "centred mean", f"results: {out / 'results.json'}"):
+    for needle in ("mem-ARC", "mem-GSM8K", "centred mean", f"results: {out / 'results.json'}"):
         assert needle in result.output
     payload = json.loads((out / "results.json").read_text())
-    assert payload["tasks"]["ARC-Easy"]["n"] == 5 and payload["model"]["backend"] == "first"
+    assert payload["tasks"]["mem-ARC"]["n"] == 5 and payload["model"]["backend"] == "first"
     assert FirstLetter.instances[0].batch_size == 2  # --batch-size reaches a backend that takes it
     run = json.loads((out / "run.json").read_text())
-    assert run["settings"]["tasks"] == ["ARC-Easy", "GSM8K"] and run["settings"]["limit"] == 5
+    assert run["settings"]["tasks"] == ["mem-ARC", "mem-GSM8K"] and run["settings"]["limit"] == 5
 
 
-def test_resume_needs_only_the_run_directory(hub_dir, tmp_path):
+def test_resume_needs_only_the_run_directory(memory_tasks, tmp_path):
     out = tmp_path / "run"
-    assert (
-        invoke(*eval_args(out, hub_dir, "--tasks", "ARC-Easy", "--limit", "6", "--device", "meta")).exit_code
-        == 0
-    )
-    journal = out / "samples" / "ARC-Easy.jsonl"
+    assert invoke(*eval_args(out, "--tasks", "mem-ARC", "--limit", "6", "--device", "meta")).exit_code == 0
+    journal = out / "samples" / "mem-ARC.jsonl"
     rewrite_records(journal, list(read_records(journal).records.values())[:4])
     result = invoke("eval", "--resume", "--output", str(out))
     assert result.exit_code == 0, result.output
@@ -101,36 +102,36 @@ def test_resume_needs_only_the_run_directory(hub_dir, tmp_path):
     assert len(read_records(journal).records) == 6
 
 
-def test_resume_with_other_settings_is_refused_and_the_journal_kept(hub_dir, tmp_path):
+def test_resume_with_other_settings_is_refused_and_the_journal_kept(memory_tasks, tmp_path):
     out = tmp_path / "run"
-    invoke(*eval_args(out, hub_dir, "--tasks", "ARC-Easy", "--limit", "3"))
-    before = (out / "samples" / "ARC-Easy.jsonl").read_bytes()
+    invoke(*eval_args(out, "--tasks", "mem-ARC", "--limit", "3"))
+    before = (out / "samples" / "mem-ARC.jsonl").read_bytes()
     result = invoke("eval", "--resume", "--output", str(out), "--limit", "4")
     assert result.exit_code == 1
     [line] = error_lines(result.output)
     assert "settings differ: limit: 3 (run) vs 4 (now)" in line
-    assert (out / "samples" / "ARC-Easy.jsonl").read_bytes() == before
+    assert (out / "samples" / "mem-ARC.jsonl").read_bytes() == before
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["--limit", "0"], "--limit must be >= 1, got 0"),
-        (["--tasks", "ARC-Easy,Nope"], "unknown task 'Nope'; registered tasks: ARC-Easy"),
-        (["--backend", "nope"], "unknown backend 'nope'; known backends: hf, openai, callable"),
-        (["--gguf-file", "model.gguf"], "--gguf-file is not an option of the 'first' backend"),
-        (["--k", "1,ten"], "--k '1,ten': expected comma-separated integers"),
-        (["--mc-scorer", "best"], "mc_scorer must be one of letter, loglik, generate"),
-        (["--tasks", "SmolTalk"], "'SmolTalk' is training-only"),
-        (["--num-samples", "4"], "num_samples > 1 needs sampling: set temperature > 0"),
-        (["--backend", "unloadable", "--model", "m"], "cannot load model 'm': no chat template"),
+        (["--limit", "0"], 2, "--limit must be >= 1, got 0"),
+        (["--tasks", "mem-ARC,Nope"], 2, "unknown task 'Nope'; registered tasks: ARC-Easy"),
+        (["--backend", "nope"], 2, "unknown backend 'nope'; known backends: hf, openai, callable"),
+        (["--gguf-file", "model.gguf"], 2, "--gguf-file is not an option of the 'first' backend"),
+        (["--k", "1,ten"], 2, "--k '1,ten': expected comma-separated integers"),
+        (["--mc-scorer", "best"], 2, "mc_scorer must be one of letter, loglik, generate"),
+        (["--tasks", "mem-chat"], 2, "'mem-chat' is training-only"),
+        (["--num-samples", "4"], 2, "num_samples > 1 needs sampling: set temperature > 0"),
+        (["--backend", "unloadable", "--model", "m"], 1, "cannot load model 'm': no chat template"),
     ],
 )
-def test_bad_input_is_one_line_and_writes_nothing(hub_dir, tmp_path, args, message):
+def test_bad_input_is_one_line_and_writes_nothing(memory_tasks, tmp_path, args, code, message):
     out = tmp_path / "run"
-    base = eval_args(out, hub_dir, "--tasks", "ARC-Easy", "--limit", "2")
+    base = eval_args(out, "--tasks", "mem-ARC", "--limit", "2")
     result = invoke(*base, *args)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     [line] = error_lines(result.output)
     assert message in line
     assert not out.exists()
@@ -138,19 +139,19 @@ def test_bad_input_is_one_line_and_writes_nothing(hub_dir, tmp_path, args, messa
 
 def test_resume_without_a_run_is_an_error(tmp_path):
     result = invoke("eval", "--resume")
-    assert result.exit_code == 1 and "--resume needs --output RUN_DIR" in error_lines(result.output)[0]
+    assert result.exit_code == 2 and "--resume needs --output RUN_DIR" in error_lines(result.output)[0]
     result = invoke("eval", "--resume", "--output", str(tmp_path / "missing"))
     assert result.exit_code == 1 and "does not exist" in error_lines(result.output)[0]
 
 
-def test_regrade_rewrites_the_results(hub_dir, tmp_path):
+def test_regrade_rewrites_the_results(memory_tasks, tmp_path):
     out = tmp_path / "run"
-    invoke(*eval_args(out, hub_dir, "--tasks", "GSM8K", "--limit", "3"))
+    invoke(*eval_args(out, "--tasks", "mem-GSM8K", "--limit", "3"))
     (out / "results.json").unlink()
     result = invoke("regrade", str(out))
     assert result.exit_code == 0, result.output
-    assert "GSM8K" in result.output
-    assert json.loads((out / "results.json").read_text())["tasks"]["GSM8K"]["n"] == 3
+    assert "mem-GSM8K" in result.output
+    assert json.loads((out / "results.json").read_text())["tasks"]["mem-GSM8K"]["n"] == 3
 
 
 def test_regrade_of_a_missing_run_is_an_error(tmp_path):
@@ -158,19 +159,15 @@ def test_regrade_of_a_missing_run_is_an_error(tmp_path):
     assert result.exit_code == 1 and "does not exist" in error_lines(result.output)[0]
 
 
-def test_default_run_directory_is_under_runs(hub_dir, tmp_path, monkeypatch):
+def test_default_run_directory_is_under_runs(memory_tasks, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = invoke(
-        "eval", "--backend", "first", "--data-dir", str(hub_dir), "--tasks", "ARC-Easy", "--limit", "1"
-    )
+    result = invoke("eval", "--backend", "first", "--tasks", "mem-ARC", "--limit", "1")
     assert result.exit_code == 0, result.output
     [run_dir] = (tmp_path / "runs").iterdir()
     assert (run_dir / "results.json").is_file()
 
 
-def test_under_torchrun_every_rank_needs_the_same_output(hub_dir, monkeypatch):
+def test_under_torchrun_every_rank_needs_the_same_output(memory_tasks, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
-    result = invoke(
-        "eval", "--backend", "first", "--data-dir", str(hub_dir), "--tasks", "ARC-Easy", "--limit", "1"
-    )
-    assert result.exit_code == 1 and "pass --output RUN_DIR" in error_lines(result.output)[0]
+    result = invoke("eval", "--backend", "first", "--tasks", "mem-ARC", "--limit", "1")
+    assert result.exit_code == 2 and "pass --output RUN_DIR" in error_lines(result.output)[0]

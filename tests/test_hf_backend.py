@@ -18,7 +18,7 @@ import pytest
 from chattasks.errors import BackendError
 from chattasks.eval.backends.base import Backend, GenerationConfig
 from chattasks.eval.backends.hf import HFBackend, default_model_path
-from chattasks.eval.scoring import loglik_request, prompt_of
+from chattasks.eval.scorers.base import prompt_of
 from chattasks.tasks.arc import ARC
 from chattasks.tasks.gsm8k import GSM8K
 from chattasks.tasks.mmlu import MMLU
@@ -178,7 +178,7 @@ def test_a_model_without_a_chat_template_is_refused_for_chat_prompts_only(smollm
         smollm2.letter_scores([prompt], [arc[0]["letters"]])
     with pytest.raises(BackendError, match="has no chat template"):
         smollm2.generate([prompt], GenerationConfig(max_new_tokens=4))
-    request = loglik_request(arc, arc[0])
+    request = arc.loglik_request(arc[0])
     assert len(smollm2.loglikelihoods([request.context], [request.continuations])[0]) == len(
         arc[0]["letters"]
     )
@@ -203,7 +203,7 @@ def test_pairs_are_split_as_lm_eval_splits_them(smollm2):
 
 @pytest.mark.model
 def test_loglikelihoods_are_sums_over_the_continuation_tokens(smollm2, arc):
-    request = loglik_request(arc, arc[0])
+    request = arc.loglik_request(arc[0])
     (scores,) = smollm2.loglikelihoods([request.context], [request.continuations])
     for (total, count), continuation in zip(scores, request.continuations):
         assert math.isfinite(total) and total < 0
@@ -216,8 +216,8 @@ def test_loglikelihoods_are_sums_over_the_continuation_tokens(smollm2, arc):
 
 @pytest.mark.model
 def test_packed_rows_give_the_scores_of_one_row_per_choice(smollm2, arc, mmlu):
-    requests = [loglik_request(arc, arc[i]) for i in range(4)]
-    requests.append(loglik_request(mmlu, mmlu[0]))  # one-token continuations " A".." D"
+    requests = [arc.loglik_request(arc[i]) for i in range(4)]
+    requests.append(mmlu.loglik_request(mmlu[0]))  # one-token continuations " A".." D"
     contexts, continuations = [r.context for r in requests], [r.continuations for r in requests]
     packed = smollm2.loglikelihoods(contexts, continuations)
     assert smollm2.loglik_method == "packed"

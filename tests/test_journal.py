@@ -19,10 +19,14 @@ from chattasks.eval.journal import (
     rewrite_records,
     task_filename,
 )
+from chattasks.eval.record import SampleRecord
 
 
-def record(index: int, sample: int = 0, score: float = 1.0, **extra) -> dict:
-    return {"task": "T", "index": index, "sample": sample, "score": score, **extra}
+def record(index: int, sample: int = 0, score: float = 1.0, **extra) -> SampleRecord:
+    fields = {"prompt": [], "response": "", "extracted": None, "reference": None, "failure": None}
+    return SampleRecord(
+        task="T", index=index, sample=sample, score=score, method="generate", **{**fields, **extra}
+    )
 
 
 def test_lines_round_trip_in_order(tmp_path):
@@ -31,7 +35,7 @@ def test_lines_round_trip_in_order(tmp_path):
     append_records(path, [record(2)])
     contents = read_records(path)
     assert list(contents.records) == [(0, 0), (1, 0), (2, 0)]
-    assert contents.records[1, 0]["response"] == "héllo\nworld"
+    assert contents.records[1, 0].response == "héllo\nworld"
     assert path.read_bytes().count(b"\n") == 3  # one physical line per record, newlines escaped
 
 
@@ -45,7 +49,7 @@ def test_the_first_occurrence_of_a_key_wins(tmp_path):
     append_records(path, [record(0, score=1.0), record(1, score=0.0)])
     append_records(path, [record(0, score=0.0), record(1, sample=1, score=1.0)])  # a second machine
     contents = read_records(path)
-    assert contents.records[0, 0]["score"] == 1.0
+    assert contents.records[0, 0].score == 1.0
     assert contents.duplicates == 1
     assert set(contents.records) == {(0, 0), (1, 0), (1, 1)}
 
@@ -90,13 +94,13 @@ def test_rewrite_replaces_a_journal_atomically(tmp_path):
     append_records(path, [record(0), record(0, score=0.0)])
     rewrite_records(path, [record(0, score=0.5)])
     contents = read_records(path)
-    assert contents.records[0, 0]["score"] == 0.5 and contents.duplicates == 0
+    assert contents.records[0, 0].score == 0.5 and contents.duplicates == 0
     assert [p.name for p in tmp_path.iterdir()] == ["T.jsonl"]  # no temporary file left behind
 
 
 def _writer(path: str, worker: int, count: int) -> None:
     for i in range(count):
-        append_records(Path(path), [record(worker * 1000 + i, payload="x" * (i % 7) * 500)], fsync=False)
+        append_records(Path(path), [record(worker * 1000 + i, response="x" * (i % 7) * 500)], fsync=False)
 
 
 def test_processes_appending_together_never_interleave_lines(tmp_path):

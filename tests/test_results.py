@@ -7,6 +7,7 @@ import json
 import pytest
 from rich.console import Console
 
+from chattasks.eval.record import Failure, SampleRecord
 from chattasks.eval.results import EvalResults, centered, summarize_task, wilson_interval
 
 
@@ -45,15 +46,25 @@ def test_centered_accuracy():
         centered(0.5, 1.0)
 
 
-def mc(index, score, letters=("A", "B", "C", "D"), **extra):
-    return {
-        "index": index,
-        "sample": 0,
-        "score": score,
-        "letters": list(letters),
-        "method": "logits",
+def rec(index, score, sample=0, failure=None, method="generate", **extra) -> SampleRecord:
+    """A journal record with only what results read filled in."""
+    return SampleRecord(
+        task="T",
+        index=index,
+        sample=sample,
+        prompt=[],
+        response="",
+        extracted=None,
+        reference=None,
+        score=score,
+        failure=Failure(failure) if failure else None,
+        method=method,
         **extra,
-    }
+    )
+
+
+def mc(index, score, letters=("A", "B", "C", "D"), method="logits", **extra) -> SampleRecord:
+    return rec(index, score, letters=list(letters), method=method, **extra)
 
 
 def test_categorical_summary_counts_failures_and_chance():
@@ -83,11 +94,11 @@ def test_loglik_summary_reports_acc_norm():
 
 def test_generative_summary_with_samples_gives_pass_at_k():
     records = [
-        {"index": q, "sample": s, "score": float(correct), "failure": None if correct else "no_answer"}
+        rec(q, float(correct), sample=s, failure=None if correct else "no_answer")
         for q, pattern in enumerate([(1, 0, 0, 0), (1, 1, 1, 1), (0, 0, 0, 0)])
         for s, correct in enumerate(pattern)
     ]
-    records.append({"index": 3, "sample": 0, "score": 1.0})  # an unfinished question: not counted
+    records.append(rec(3, 1.0))  # an unfinished question: not counted
     result = summarize_task("GSM8K", "generative", records, expected=4, num_samples=4, ks=(1, 2, 8))
     assert (result.n, result.samples, result.missing) == (3, 12, 1)
     assert result.accuracy == pytest.approx((0.25 + 1 + 0) / 3)
@@ -99,7 +110,7 @@ def test_generative_summary_with_samples_gives_pass_at_k():
 
 
 def test_records_outside_the_run_are_ignored():
-    records = [mc(0, 1.0), mc(7, 1.0), {**mc(1, 1.0), "sample": 3}]
+    records = [mc(0, 1.0), mc(7, 1.0), mc(1, 1.0).replace(sample=3)]
     result = summarize_task("MMLU", "categorical", records, expected=2)
     assert result.n == 1 and result.missing == 1
 
@@ -113,7 +124,7 @@ def results_of_two_tasks() -> EvalResults:
     arc = summarize_task(
         "ARC-Easy", "categorical", [mc(0, 1.0), mc(1, 1.0)], expected=2, fingerprint="ab" * 32
     )
-    gsm = summarize_task("GSM8K", "generative", [{"index": 0, "sample": 0, "score": 0.5}], expected=1)
+    gsm = summarize_task("GSM8K", "generative", [rec(0, 0.5)], expected=1)
     return EvalResults(
         {"ARC-Easy": arc, "GSM8K": gsm}, {"model": {"backend": "hf", "model": "m"}, "seed": 42}
     )

@@ -12,12 +12,18 @@ import time
 from pathlib import Path
 
 from chattasks.eval.journal import encode_record, read_records
+from chattasks.eval.record import SampleRecord
 
-TASKS = ("ARC-Easy", "GSM8K")
+TASKS = ("mem-ARC", "mem-GSM8K")
+TESTS_DIR = Path(__file__).resolve().parent
 LIMIT = 40
 SCRIPT = """
 import hashlib, sys, time
+sys.path.insert(0, sys.argv[3])
+import memory_tasks
 from chattasks.eval.runner import evaluate_model
+
+memory_tasks.register()
 
 def model(messages):
     # deterministic and a little slow: a letter or a number chosen by the prompt's hash
@@ -31,16 +37,15 @@ def model(messages):
         return letters[digest[0] % len(letters)]
     return f"#### {digest[0] % 8}"
 
-out, resume, data_dir = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
-evaluate_model(model, ["ARC-Easy", "GSM8K"], limit=40, output=out, resume=resume, data_dir=data_dir,
-               batch_size=3, progress=False)
+out, resume = sys.argv[1], sys.argv[2] == "1"
+evaluate_model(model, ["mem-ARC", "mem-GSM8K"], limit=40, output=out, resume=resume, batch_size=3, progress=False)
 """
 
 
-def start(out: Path, hub_dir: Path) -> subprocess.Popen[bytes]:
+def start(out: Path) -> subprocess.Popen[bytes]:
     resume = "1" if (out / "run.json").exists() else "0"
     return subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(out), resume, str(hub_dir)],
+        [sys.executable, "-c", SCRIPT, str(out), resume, str(TESTS_DIR)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -56,13 +61,17 @@ def finish(process: subprocess.Popen[bytes]) -> None:
     assert process.returncode == 0, err.decode()
 
 
-def without_timing(record: dict) -> dict:
-    return {k: v for k, v in record.items() if k not in ("time", "finished", "rank")}
+def without_timing(record: SampleRecord) -> SampleRecord:
+    return record.replace(time=0.0, finished=None, rank=0)
 
 
-def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_results(hub_dir, tmp_path):
+def _partial_record() -> SampleRecord:
+    return SampleRecord("mem-GSM8K", 39, 0, [], "", None, None, 1.0, None, "generate")
+
+
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_results(tmp_path):
     reference = tmp_path / "reference"
-    finish(start(reference, hub_dir))
+    finish(start(reference))
     total = len(TASKS) * LIMIT
     assert journal_lines(reference) == total
 
@@ -70,7 +79,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_results(h
     rng = random.Random(int(os.environ.get("CHATTASKS_KILL_SEED", "20240607")))
     kills, mid_run = [], 0
     for attempt in range(10):
-        process = start(out, hub_dir)
+        process = start(out)
         before = journal_lines(out)
         if attempt == 0:
             time.sleep(rng.uniform(0.05, 0.4))  # most likely while importing or loading data
@@ -84,13 +93,13 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_results(h
         lines = journal_lines(out)
         kills.append((attempt, lines))
         mid_run += 0 < lines < total
-        if attempt == 2 and (out / "samples" / "GSM8K.jsonl").exists():
-            with open(out / "samples" / "GSM8K.jsonl", "ab") as handle:  # a write cut short by the kill
-                handle.write(encode_record({"task": "GSM8K", "index": 39, "sample": 0, "score": 1.0})[:25])
+        if attempt == 2 and (out / "samples" / "mem-GSM8K.jsonl").exists():
+            with open(out / "samples" / "mem-GSM8K.jsonl", "ab") as handle:  # a write cut short by the kill
+                handle.write(encode_record(_partial_record())[:25])
         if mid_run >= 4 or lines >= total:
             break
     assert mid_run >= 2, f"too few kills landed mid-run: {kills}"
-    finish(start(out, hub_dir))
+    finish(start(out))
 
     expected = json.loads((reference / "results.json").read_text())
     got = json.loads((out / "results.json").read_text())

@@ -1,4 +1,4 @@
-"""evaluate_model: real tasks, a deterministic model, the journal as the only source of truth."""
+"""evaluate_model: in-memory tasks (real graders), a deterministic model, the journal as the only source of truth."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ import json
 from typing import Any
 
 import pytest
+from memory_tasks import MemoryARC, MemoryGSM8K
 
 from chattasks.errors import NotSupported, TaskNotEvaluable, UnknownTask
 from chattasks.eval.backends.base import GenerationConfig, LetterScores
 from chattasks.eval.backends.callable import CallableBackend
 from chattasks.eval.journal import RunDirectory, RunDirError, read_records, rewrite_records
-from chattasks.eval.runner import evaluate_model, fingerprint, regrade
-from chattasks.eval.scoring import reference_of
+from chattasks.eval.plan import fingerprint
+from chattasks.eval.regrade import regrade
+from chattasks.eval.runner import evaluate_model
+from chattasks.eval.scorers.base import reference_of
 from chattasks.registry import get_task
-from chattasks.tasks.arc import ARC
+from chattasks.tasks.customjson import CustomJSON
 
 
 def verdict(text: str) -> int:
@@ -52,13 +55,13 @@ def expected_accuracy(task, n: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def arc(hub_dir):
-    return get_task("ARC-Easy", data_dir=hub_dir)
+def arc():
+    return MemoryARC()
 
 
 @pytest.fixture(scope="module")
-def gsm8k(hub_dir):
-    return get_task("GSM8K", data_dir=hub_dir)
+def gsm8k():
+    return MemoryGSM8K()
 
 
 @pytest.fixture(scope="module")
@@ -67,32 +70,32 @@ def model(arc, gsm8k):
 
 
 def run(model, **kwargs):
-    defaults = {"tasks": ["ARC-Easy", "GSM8K"], "limit": 12, "progress": False}
+    defaults = {"tasks": ["mem-ARC", "mem-GSM8K"], "limit": 12, "progress": False}
     return evaluate_model(model, **{**defaults, **kwargs})
 
 
 # ----- scores ---------------------------------------------------------------------------------------
-def test_scores_are_the_graders_verdicts(model, arc, gsm8k, hub_dir, tmp_path):
-    results = run(model, data_dir=hub_dir, output=tmp_path / "run", batch_size=5)
-    assert results["ARC-Easy"].accuracy == expected_accuracy(arc, 12)
-    assert results["GSM8K"].accuracy == expected_accuracy(gsm8k, 12)
-    for name, task in (("ARC-Easy", arc), ("GSM8K", gsm8k)):
+def test_scores_are_the_graders_verdicts(model, arc, gsm8k, memory_tasks, tmp_path):
+    results = run(model, output=tmp_path / "run", batch_size=5)
+    assert results["mem-ARC"].accuracy == expected_accuracy(arc, 12)
+    assert results["mem-GSM8K"].accuracy == expected_accuracy(gsm8k, 12)
+    for name, task in (("mem-ARC", arc), ("mem-GSM8K", gsm8k)):
         unusable = sum(verdict(task[i]["messages"][0]["content"]) == 2 for i in range(12))
         assert results[name].failure_count == unusable
         assert results[name].n == 12 and results[name].missing == 0
         assert results[name].fingerprint == fingerprint(task[i] for i in range(12))
-    assert results["ARC-Easy"].failures.keys() <= {"not_a_letter"}
-    assert results["GSM8K"].failures.keys() <= {"no_answer"}
-    assert results["ARC-Easy"].methods == {"completion": 12}
+    assert results["mem-ARC"].failures.keys() <= {"not_a_letter"}
+    assert results["mem-GSM8K"].failures.keys() <= {"no_answer"}
+    assert results["mem-ARC"].methods == {"completion": 12}
     assert results.centered_mean == pytest.approx(
-        ((results["ARC-Easy"].accuracy - 0.25) / 0.75 + results["GSM8K"].accuracy) / 2, abs=0.02
+        ((results["mem-ARC"].accuracy - 0.25) / 0.75 + results["mem-GSM8K"].accuracy) / 2, abs=0.02
     )
 
 
-def test_results_json_records_what_was_run(model, hub_dir, tmp_path):
-    run(model, data_dir=hub_dir, output=tmp_path / "run")
+def test_results_json_records_what_was_run(model, memory_tasks, tmp_path):
+    run(model, output=tmp_path / "run")
     payload = json.loads((tmp_path / "run" / "results.json").read_text())
-    arc = payload["tasks"]["ARC-Easy"]
+    arc = payload["tasks"]["mem-ARC"]
     for key in (
         "accuracy",
         "ci95",
@@ -112,38 +115,37 @@ def test_results_json_records_what_was_run(model, hub_dir, tmp_path):
     assert payload["shard"] == {"rank": 0, "world_size": 1} and payload["complete"] is True
 
 
-def test_every_sample_is_journaled_with_its_prompt(model, gsm8k, hub_dir, tmp_path):
-    run(model, data_dir=hub_dir, output=tmp_path / "run", tasks=["GSM8K"], limit=4)
-    records = read_records(tmp_path / "run" / "samples" / "GSM8K.jsonl").records
+def test_every_sample_is_journaled_with_its_prompt(model, gsm8k, memory_tasks, tmp_path):
+    run(model, output=tmp_path / "run", tasks=["mem-GSM8K"], limit=4)
+    records = read_records(tmp_path / "run" / "samples" / "mem-GSM8K.jsonl").records
     assert sorted(records) == [(i, 0) for i in range(4)]
     first = records[0, 0]
-    assert first["prompt"] == gsm8k[0]["messages"][:1]
-    assert first["reference"] == reference_of(gsm8k, gsm8k[0])
-    assert first["task"] == "GSM8K" and first["method"] == "generate" and first["time"] >= 0
-    for key in ("response", "extracted", "score", "failure", "finished", "rank"):
-        assert key in first
+    assert first.prompt == gsm8k[0]["messages"][:1]
+    assert first.reference == reference_of(gsm8k, gsm8k[0])
+    assert first.task == "mem-GSM8K" and first.method == "generate" and first.time >= 0
+    assert first.finished is not None and first.rank == 0
 
 
-def test_without_output_nothing_is_written(model, hub_dir, tmp_path, monkeypatch):
+def test_without_output_nothing_is_written(model, memory_tasks, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    results = run(model, data_dir=hub_dir, tasks=["ARC-Easy"], limit=3)
+    results = run(model, tasks=["mem-ARC"], limit=3)
     assert list(tmp_path.iterdir()) == []
-    assert [r["index"] for r in results.samples["ARC-Easy"]] == [0, 1, 2]
+    assert [r.index for r in results.samples["mem-ARC"]] == [0, 1, 2]
     assert results.meta["run_dir"] is None
 
 
 def test_task_objects_are_accepted(model, arc):
     results = evaluate_model(model, [arc[:5]], progress=False)
-    assert list(results.tasks) == ["ARC"] and results["ARC"].n == 5
+    assert list(results.tasks) == ["MemoryARC"] and results["MemoryARC"].n == 5
 
 
-def test_progress_bar_runs_on_stderr(model, hub_dir, capsys):
-    run(model, data_dir=hub_dir, tasks=["ARC-Easy"], limit=3, progress=True)
-    assert "ARC-Easy" in capsys.readouterr().err
+def test_progress_bar_runs_on_stderr(model, memory_tasks, capsys):
+    run(model, tasks=["mem-ARC"], limit=3, progress=True)
+    assert "mem-ARC" in capsys.readouterr().err
 
 
 # ----- multiple-choice scorers -------------------------------------------------------------------------
-class WithTexts(ARC):
+class WithTexts(MemoryARC):
     """ARC whose conversations surely carry the raw question and choice texts (the loglik scorer's input)."""
 
     def get_example(self, index):
@@ -180,8 +182,8 @@ class LoglikModel:
         pass
 
 
-def test_loglik_scorer_reports_acc_and_acc_norm(hub_dir):
-    task = WithTexts("ARC-Easy", "test", data_dir=hub_dir)
+def test_loglik_scorer_reports_acc_and_acc_norm(memory_tasks):
+    task = WithTexts()
     backend = LoglikModel()
     results = evaluate_model(backend, [task], limit=10, mc_scorer="loglik", batch_size=4, progress=False)
     result = results["WithTexts"]
@@ -192,26 +194,26 @@ def test_loglik_scorer_reports_acc_and_acc_norm(hub_dir):
     assert result.accuracy == sum(g == j for g, j in zip(golds, longest)) / 10
 
 
-def test_letter_scorer_falls_back_to_generation_and_says_so(hub_dir):
-    results = evaluate_model(LoglikModel(), ["ARC-Easy"], limit=4, data_dir=hub_dir, progress=False)
-    assert results["ARC-Easy"].methods == {"generate": 4}
-    assert all(s["details"]["fallback_from"] == "letter" for s in results.samples["ARC-Easy"])
+def test_letter_scorer_falls_back_to_generation_and_says_so(memory_tasks):
+    results = evaluate_model(LoglikModel(), ["mem-ARC"], limit=4, progress=False)
+    assert results["mem-ARC"].methods == {"generate": 4}
+    assert all(s.details["fallback_from"] == "letter" for s in results.samples["mem-ARC"])
 
 
-def test_generate_scorer_parses_free_replies(model, hub_dir):
-    results = run(model, data_dir=hub_dir, tasks=["ARC-Easy"], mc_scorer="generate")
-    assert results["ARC-Easy"].methods == {"generate": 12}
+def test_generate_scorer_parses_free_replies(model, memory_tasks):
+    results = run(model, tasks=["mem-ARC"], mc_scorer="generate")
+    assert results["mem-ARC"].methods == {"generate": 12}
 
 
-def test_loglik_on_rows_without_texts_fails_before_any_model_call(hub_dir):
-    class Bare(ARC):
+def test_loglik_on_rows_without_texts_fails_before_any_model_call(memory_tasks):
+    class Bare(MemoryARC):
         def get_example(self, index):
             conversation = super().get_example(index)
             return {"messages": conversation["messages"], "letters": conversation["letters"]}
 
     backend = LoglikModel()
     with pytest.raises(Exception, match="'question' and 'choices'"):
-        evaluate_model(backend, [Bare("ARC-Easy", "test", data_dir=hub_dir)], limit=3, mc_scorer="loglik")
+        evaluate_model(backend, [Bare()], limit=3, mc_scorer="loglik")
     assert backend.batches == []
 
 
@@ -229,37 +231,33 @@ class Alternating:
         return f"#### {self.answers[prompt]}" if count % 2 == 0 else "#### -1"
 
 
-def test_sampled_runs_report_pass_at_k(gsm8k, hub_dir, tmp_path):
+def test_sampled_runs_report_pass_at_k(gsm8k, memory_tasks, tmp_path):
     generation = GenerationConfig(max_new_tokens=16, temperature=0.7, num_samples=4)
     results = evaluate_model(
         Alternating(gsm8k[:6]),
-        ["GSM8K"],
+        ["mem-GSM8K"],
         limit=6,
-        data_dir=hub_dir,
         generation=generation,
         ks=(1, 2, 4),
         progress=False,
     )
-    result = results["GSM8K"]
+    result = results["mem-GSM8K"]
     assert result.samples == 24 and result.accuracy == 0.5
     assert result.pass_at_k == {"pass@1": 0.5, "pass@2": pytest.approx(5 / 6), "pass@4": 1.0}
 
 
-def test_a_partly_journaled_question_gets_only_its_missing_samples(gsm8k, hub_dir, tmp_path):
+def test_a_partly_journaled_question_gets_only_its_missing_samples(gsm8k, memory_tasks, tmp_path):
     generation = GenerationConfig(max_new_tokens=16, temperature=0.7, num_samples=3)
     out = tmp_path / "run"
     model = Alternating(gsm8k[:2])
-    evaluate_model(
-        model, ["GSM8K"], limit=2, data_dir=hub_dir, generation=generation, output=out, progress=False
-    )
-    journal = out / "samples" / "GSM8K.jsonl"
-    kept = [r for r in read_records(journal).records.values() if (r["index"], r["sample"]) != (1, 2)]
+    evaluate_model(model, ["mem-GSM8K"], limit=2, generation=generation, output=out, progress=False)
+    journal = out / "samples" / "mem-GSM8K.jsonl"
+    kept = [r for r in read_records(journal).records.values() if (r.index, r.sample) != (1, 2)]
     rewrite_records(journal, kept)
     results = evaluate_model(
         model,
-        ["GSM8K"],
+        ["mem-GSM8K"],
         limit=2,
-        data_dir=hub_dir,
         generation=generation,
         output=out,
         resume=True,
@@ -267,52 +265,52 @@ def test_a_partly_journaled_question_gets_only_its_missing_samples(gsm8k, hub_di
     )
     records = read_records(journal)
     assert records.duplicates == 0 and len(records.records) == 6
-    assert results["GSM8K"].samples == 6
+    assert results["mem-GSM8K"].samples == 6
 
 
 # ----- resume ------------------------------------------------------------------------------------------
-def test_resume_does_only_what_is_missing(model, hub_dir, tmp_path):
+def test_resume_does_only_what_is_missing(model, memory_tasks, tmp_path):
     out = tmp_path / "run"
-    first = run(model, data_dir=hub_dir, output=out)
-    journal = out / "samples" / "ARC-Easy.jsonl"
+    first = run(model, output=out)
+    journal = out / "samples" / "mem-ARC.jsonl"
     rewrite_records(journal, list(read_records(journal).records.values())[:7])
     fresh = Model()
     fresh.answers = model.answers
-    again = run(fresh, data_dir=hub_dir, output=out, resume=True)
+    again = run(fresh, output=out, resume=True)
     assert fresh.calls == 5
     assert again.to_dict()["tasks"] == first.to_dict()["tasks"]
     untouched = Model()
     untouched.answers = model.answers
-    run(untouched, data_dir=hub_dir, output=out, resume=True)
+    run(untouched, output=out, resume=True)
     assert untouched.calls == 0
 
 
-def test_resume_refuses_different_settings_and_keeps_the_journal(model, hub_dir, tmp_path):
+def test_resume_refuses_different_settings_and_keeps_the_journal(model, memory_tasks, tmp_path):
     out = tmp_path / "run"
-    run(model, data_dir=hub_dir, output=out)
-    before = (out / "samples" / "ARC-Easy.jsonl").read_bytes()
+    run(model, output=out)
+    before = (out / "samples" / "mem-ARC.jsonl").read_bytes()
     with pytest.raises(RunDirError, match=r"limit: 12 \(run\) vs 13 \(now\)"):
-        run(model, data_dir=hub_dir, output=out, resume=True, limit=13)
+        run(model, output=out, resume=True, limit=13)
     with pytest.raises(RunDirError, match="mc_scorer"):
-        run(model, data_dir=hub_dir, output=out, resume=True, mc_scorer="generate")
-    assert (out / "samples" / "ARC-Easy.jsonl").read_bytes() == before
+        run(model, output=out, resume=True, mc_scorer="generate")
+    assert (out / "samples" / "mem-ARC.jsonl").read_bytes() == before
 
 
-def test_a_fresh_run_will_not_overwrite_a_run(model, hub_dir, tmp_path):
-    run(model, data_dir=hub_dir, output=tmp_path / "run", limit=2)
+def test_a_fresh_run_will_not_overwrite_a_run(model, memory_tasks, tmp_path):
+    run(model, output=tmp_path / "run", limit=2)
     with pytest.raises(RunDirError, match="already holds a run; continue it with --resume"):
-        run(model, data_dir=hub_dir, output=tmp_path / "run", limit=2)
+        run(model, output=tmp_path / "run", limit=2)
 
 
-def test_resume_needs_a_run(model, hub_dir, tmp_path):
+def test_resume_needs_a_run(model, memory_tasks, tmp_path):
     with pytest.raises(RunDirError, match="does not exist"):
-        run(model, data_dir=hub_dir, output=tmp_path / "nope", resume=True)
+        run(model, output=tmp_path / "nope", resume=True)
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunDirError, match="holds no run"):
-        run(model, data_dir=hub_dir, output=tmp_path / "empty", resume=True)
+        run(model, output=tmp_path / "empty", resume=True)
 
 
-def test_a_backend_failure_keeps_finished_batches(model, hub_dir, tmp_path):
+def test_a_backend_failure_keeps_finished_batches(model, memory_tasks, tmp_path):
     out = tmp_path / "run"
 
     def flaky(messages):
@@ -323,12 +321,10 @@ def test_a_backend_failure_keeps_finished_batches(model, hub_dir, tmp_path):
 
     flaky.calls = 0
     with pytest.raises(ConnectionError):
-        run(flaky, data_dir=hub_dir, output=out, tasks=["ARC-Easy"], batch_size=3, label="flaky")
-    assert len(read_records(out / "samples" / "ARC-Easy.jsonl").records) == 6
-    results = run(
-        model, data_dir=hub_dir, output=out, tasks=["ARC-Easy"], batch_size=3, resume=True, label="flaky"
-    )
-    assert results["ARC-Easy"].n == 12
+        run(flaky, output=out, tasks=["mem-ARC"], batch_size=3, label="flaky")
+    assert len(read_records(out / "samples" / "mem-ARC.jsonl").records) == 6
+    results = run(model, output=out, tasks=["mem-ARC"], batch_size=3, resume=True, label="flaky")
+    assert results["mem-ARC"].n == 12
 
 
 # ----- shards ------------------------------------------------------------------------------------------
@@ -340,52 +336,52 @@ class Barrier:
         self.waits += 1
 
 
-def test_shards_share_a_run_and_merge_to_the_unsharded_result(model, hub_dir, tmp_path):
-    whole = run(model, data_dir=hub_dir, output=tmp_path / "whole")
+def test_shards_share_a_run_and_merge_to_the_unsharded_result(model, memory_tasks, tmp_path):
+    whole = run(model, output=tmp_path / "whole")
     out = tmp_path / "sharded"
-    partial = run(model, data_dir=hub_dir, output=out, shard=(0, 2))
-    assert not partial.complete and partial["ARC-Easy"].missing == 6
-    assert {r["index"] % 2 for r in partial.samples["ARC-Easy"]} == {0}
+    partial = run(model, output=out, shard=(0, 2))
+    assert not partial.complete and partial["mem-ARC"].missing == 6
+    assert {r.index % 2 for r in partial.samples["mem-ARC"]} == {0}
     hook = Barrier(1, 2)
-    run(model, data_dir=hub_dir, output=out, distributed=hook)
+    run(model, output=out, distributed=hook)
     assert hook.waits == 1
     merged = regrade(out)
     assert merged.complete
-    for name in ("ARC-Easy", "GSM8K"):
+    for name in ("mem-ARC", "mem-GSM8K"):
         assert merged[name].accuracy == whole[name].accuracy
         assert merged[name].fingerprint == whole[name].fingerprint
 
 
-def test_rank_zero_writes_results_after_the_barrier(model, hub_dir, tmp_path):
+def test_rank_zero_writes_results_after_the_barrier(model, memory_tasks, tmp_path):
     out = tmp_path / "run"
-    run(model, data_dir=hub_dir, output=out, distributed=Barrier(1, 2))
+    run(model, output=out, distributed=Barrier(1, 2))
     assert not (out / "results.json").exists()
-    results = run(model, data_dir=hub_dir, output=out, distributed=Barrier(0, 2))
+    results = run(model, output=out, distributed=Barrier(0, 2))
     assert results.complete and json.loads((out / "results.json").read_text())["complete"] is True
 
 
 # ----- regrade -----------------------------------------------------------------------------------------
-def test_regrade_rescores_the_journal_without_the_model(model, hub_dir, tmp_path):
+def test_regrade_rescores_the_journal_without_the_model(model, memory_tasks, tmp_path):
     out = tmp_path / "run"
-    first = run(model, data_dir=hub_dir, output=out)
-    journal = out / "samples" / "GSM8K.jsonl"
-    records = list(read_records(journal).records.values())
-    for record in records:
-        record["score"] = 1.0  # a grader bug, say
+    first = run(model, output=out)
+    journal = out / "samples" / "mem-GSM8K.jsonl"
+    records = [
+        record.replace(score=1.0) for record in read_records(journal).records.values()
+    ]  # a grader bug, say
     rewrite_records(journal, records + records[:2])  # and two duplicate lines
     again = regrade(out)
-    assert again["GSM8K"].accuracy == first["GSM8K"].accuracy
+    assert again["mem-GSM8K"].accuracy == first["mem-GSM8K"].accuracy
     assert read_records(journal).duplicates == 0
     assert json.loads((out / "results.json").read_text())["regraded"]
 
 
-def test_regrade_refuses_changed_data(model, hub_dir, tmp_path):
+def test_regrade_refuses_changed_data(model, memory_tasks, tmp_path):
     out = tmp_path / "run"
-    run(model, data_dir=hub_dir, output=out, tasks=["ARC-Easy"], limit=3)
+    run(model, output=out, tasks=["mem-ARC"], limit=3)
     payload = RunDirectory(out).read_run()
-    payload["fingerprints"]["ARC-Easy"] = "0" * 64
+    payload["fingerprints"]["mem-ARC"] = "0" * 64
     RunDirectory(out).write_run(payload)
-    with pytest.raises(RunDirError, match="data of ARC-Easy changed"):
+    with pytest.raises(RunDirError, match="data of mem-ARC changed"):
         regrade(out)
 
 
@@ -405,32 +401,33 @@ def test_limit_must_be_a_positive_integer(model, limit):
         ({"shard": (2, 2)}, "shard must be"),
         ({"shard": (1, 2)}, "a sharded run needs output="),
         ({"tasks": []}, "tasks is empty"),
-        ({"tasks": ["ARC-Easy", "arc-easy"]}, "named more than once"),
+        ({"tasks": ["mem-ARC", "MEM-arc"]}, "named more than once"),
     ],
 )
-def test_bad_arguments_are_one_line_errors(model, hub_dir, kwargs, message):
+def test_bad_arguments_are_one_line_errors(model, memory_tasks, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        run(model, data_dir=hub_dir, **kwargs)
+        run(model, **kwargs)
 
 
-def test_unknown_and_training_only_tasks_fail_before_the_model_loads(hub_dir):
+def test_unknown_and_training_only_tasks_fail_before_the_model_loads(memory_tasks, fixtures_dir):
     with pytest.raises(UnknownTask, match="unknown task 'ARC-Medium'"):
         evaluate_model("no/such-model", ["ARC-Medium"], backend="nope")
-    with pytest.raises(TaskNotEvaluable, match="'SmolTalk' is training-only"):
-        evaluate_model("no/such-model", ["SmolTalk"], data_dir=hub_dir, backend="nope")
+    training_only = CustomJSON(fixtures_dir / "customjson" / "identity.jsonl")
+    with pytest.raises(TaskNotEvaluable, match="'CustomJSON' is training-only"):
+        evaluate_model("no/such-model", [training_only], backend="nope")
 
 
-def test_backend_options_do_not_apply_to_a_backend_object(hub_dir):
+def test_backend_options_do_not_apply_to_a_backend_object(memory_tasks):
     with pytest.raises(ValueError, match="backend= and backend options"):
-        evaluate_model(CallableBackend(lambda m: "A"), ["ARC-Easy"], backend="hf", data_dir=hub_dir)
+        evaluate_model(CallableBackend(lambda m: "A"), ["mem-ARC"], backend="hf")
 
 
-def test_unknown_backend_names_the_known_ones(hub_dir):
+def test_unknown_backend_names_the_known_ones(memory_tasks):
     with pytest.raises(Exception, match="unknown backend 'nope'; known backends: hf, openai, callable"):
-        evaluate_model("some-model", ["ARC-Easy"], backend="nope", data_dir=hub_dir, limit=1)
+        evaluate_model("some-model", ["mem-ARC"], backend="nope", limit=1)
 
 
-def test_letter_scores_method_is_recorded(hub_dir):
+def test_letter_scores_method_is_recorded(memory_tasks):
     class Logits:
         name = "fake-logits"
 
@@ -449,8 +446,8 @@ def test_letter_scores_method_is_recorded(hub_dir):
         def close(self):
             pass
 
-    results = evaluate_model(Logits(), ["ARC-Easy"], limit=5, data_dir=hub_dir, progress=False)
-    assert results["ARC-Easy"].methods == {"logits": 5}
+    results = evaluate_model(Logits(), ["mem-ARC"], limit=5, progress=False)
+    assert results["mem-ARC"].methods == {"logits": 5}
     assert results.meta["model"]["backend"] == "fake-logits"
 
 
@@ -459,7 +456,7 @@ def test_humaneval_is_graded_in_the_sandbox_with_timeouts_counted_apart(hub_dir)
     from chattasks.errors import SandboxUnavailable
 
     try:
-        task = get_task("HumanEval", data_dir=hub_dir, timeout=1.0)
+        task = get_task("HumanEval", timeout=1.0, data_dir=hub_dir)
         solutions = {c["messages"][0]["content"]: c["messages"][-1]["content"] for c in task[:3]}
         prompts = list(solutions)
         replies = {
@@ -475,4 +472,4 @@ def test_humaneval_is_graded_in_the_sandbox_with_timeouts_counted_apart(hub_dir)
     result = results["HumanEval"]
     assert result.accuracy == pytest.approx(1 / 3)
     assert result.failures == {"timeout": 1}
-    assert [s["details"]["status"] for s in results.samples["HumanEval"]] == ["passed", "failed", "timeout"]
+    assert [s.details["status"] for s in results.samples["HumanEval"]] == ["passed", "failed", "timeout"]

@@ -13,6 +13,7 @@
     │   ├── SandboxUnavailable          no isolation of the requested strength can be had here
     │   └── ServerLost                  a sandbox fork server died or stopped answering
     ├── BackendError                    a model backend failed (load, request, tokenizer)
+    │   ├── UnknownBackend              (also ValueError) a backend name that is not registered
     │   ├── NotSupported                this backend cannot answer this kind of request
     │   └── Rejected                    a server refused a request with a non-retryable status
     ├── SpecError                       (also ValueError) a mixture spec file is malformed; names file, table, key
@@ -83,6 +84,10 @@ class SandboxUnavailable(SandboxError):
 
 class BackendError(ChattasksError):
     """A model backend failed: loading, tokenising or talking to a server."""
+
+
+class UnknownBackend(BackendError, ValueError):
+    """No backend is registered under that name."""
 
 
 class NotSupported(BackendError):

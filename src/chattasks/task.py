@@ -14,13 +14,27 @@ import copy
 import operator
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chattasks.errors import TaskError, TaskNotEvaluable
+from chattasks.errors import TaskError, TaskNotEvaluable, TaskNotSupported
+
+if TYPE_CHECKING:
+    from chattasks.sandbox.result import SandboxResult
 
 Conversation = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoglikRequest:
+    """What log-likelihood scoring asks of one multiple-choice question: a plain-text context,
+    one continuation per choice, and each choice's length in characters (acc_norm's divisor)."""
+
+    context: str
+    continuations: list[str]
+    lengths: list[int]
 
 
 def _as_int(value: Any, name: str) -> int:
@@ -86,11 +100,34 @@ class Task:
         """A reward for an RL rollout; by default the grade as a float."""
         return float(self.evaluate(conversation, assistant_response))
 
+    def loglik_request(self, conversation: Conversation) -> LoglikRequest:
+        """The log-likelihood request of a multiple-choice conversation (the ``loglik`` scorer's input).
+
+        Multiple-choice tasks define it; by default a task cannot be scored this way.
+        """
+        raise TaskNotSupported(
+            f"{type(self).__name__} cannot be scored by log-likelihood (use --mc-scorer letter or generate)"
+        )
+
+    def run_many(
+        self, conversations: Sequence[Conversation], assistant_responses: Sequence[Any]
+    ) -> list[SandboxResult]:
+        """Run each response's code against its conversation's tests, in parallel, in order.
+
+        Tasks graded by running code (HumanEval) define it; ``runs_code`` says whether a task does.
+        """
+        raise TaskNotSupported(f"{type(self).__name__} does not grade by running code")
+
     # ----- derived behaviour ---------------------------------------------------------------
     @property
     def is_evaluable(self) -> bool:
         """Whether this task can grade responses (training-only tasks cannot)."""
         return type(self).evaluate is not Task.evaluate
+
+    @property
+    def runs_code(self) -> bool:
+        """Whether this task grades by running code in the sandbox (it defines ``run_many``)."""
+        return type(self).run_many is not Task.run_many
 
     def physical_rows(self) -> range:
         """The dataset rows this view covers, in view order."""

@@ -6,15 +6,8 @@ Layout of ``RUN_DIR``::
     samples/<task>.jsonl     one line per finished sample
     results.json             the scores, written when a run (or a re-grade) ends
 
-A journal line is one JSON object, keyed by ``(index, sample)`` within its task file: ``index``
-is the row of the task's view, ``sample`` the sample number (0 for multiple choice and greedy
-decoding). Its other fields: ``task``, ``prompt`` (the chat messages sent), ``response`` (the raw
-reply, or the chosen letter), ``extracted`` (the answer read from it, or None), ``score``,
-``failure`` (None, or a kind such as ``"no_answer"``, ``"not_a_letter"``, ``"timeout"``,
-``"sandbox_error"``), ``method`` (``logits``, ``logprobs``, ``completion``, ``loglik`` or
-``generate``), ``letters`` (multiple choice), ``score_norm`` (loglik's acc_norm), ``reference``,
-``details`` (letter scores, log-likelihoods, sandbox status), ``time`` (seconds of model time
-spent on it), ``rank`` and ``finished`` (a Unix time).
+A journal line is one ``SampleRecord`` (``chattasks.eval.record``, which documents every field and
+the schema version each line carries), keyed by ``(index, sample)`` within its task file.
 
 Writing (``append``): all lines of a batch are encoded first, then written with one ``write``
 to a file opened with ``O_APPEND``, under an exclusive ``flock``, then ``fsync``-ed. Processes
@@ -28,7 +21,8 @@ machine crash too.
 Reading (``read``): a key that occurs more than once (two machines did the same sample) counts
 once: the FIRST occurrence in the file wins, so appending more lines never changes a sample
 already counted. Lines that do not parse are skipped and counted (their samples are simply done
-again on resume). Journals of the same run kept on different machines merge by concatenating
+again on resume); a line of a schema version newer than this chattasks knows raises
+``JournalVersionError`` naming the file and line. Journals of the same run kept on different machines merge by concatenating
 their files.
 """
 
@@ -45,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chattasks.errors import RunDirError
+from chattasks.errors import JournalVersionError, RunDirError
+from chattasks.eval.record import SampleRecord
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.json"
@@ -62,20 +57,10 @@ def task_filename(task_name: str) -> str:
     return f"{safe}.jsonl"
 
 
-def encode_record(record: dict[str, Any]) -> bytes:
+def encode_record(record: SampleRecord) -> bytes:
     """One journal line: compact strict JSON (NaN and infinities become null), UTF-8, newline-ended."""
-    try:
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        from chattasks.eval.scoring import finite
-
-        text = json.dumps(finite(record), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return (text + "\n").encode()
-
-
-def key_of(record: dict[str, Any]) -> Key:
-    """The journal key of a record: ``(index, sample)``."""
-    return int(record["index"]), int(record.get("sample", 0))
 
 
 @contextlib.contextmanager
@@ -105,7 +90,7 @@ def _cut_unterminated_tail(fd: int) -> None:
     os.ftruncate(fd, 0)
 
 
-def append_records(path: Path, records: Iterable[dict[str, Any]], *, fsync: bool = True) -> int:
+def append_records(path: Path, records: Iterable[SampleRecord], *, fsync: bool = True) -> int:
     """Append ``records`` to the journal file ``path`` (see the module docstring); the number written."""
     data = b"".join(encode_record(record) for record in records)
     if not data:
@@ -126,7 +111,7 @@ def append_records(path: Path, records: Iterable[dict[str, Any]], *, fsync: bool
 class JournalContents:
     """What one journal file holds: records by key (first occurrence wins), in file order."""
 
-    records: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    records: dict[Key, SampleRecord] = field(default_factory=dict)
     duplicates: int = 0  # lines whose key was already seen
     corrupt: int = 0  # complete lines that are not a JSON object with an index
 
@@ -139,23 +124,24 @@ def read_records(path: Path) -> JournalContents:
     with _locked(path, os.O_RDONLY, fcntl.LOCK_SH) as fd, os.fdopen(os.dup(fd), "rb") as handle:
         data = handle.read()
     lines = data.split(b"\n")
-    for line in lines[:-1]:  # the piece after the last newline is unterminated: not a record yet
+    for number, line in enumerate(lines[:-1], 1):  # the piece after the last newline is unterminated
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-            key = key_of(record)
-        except (ValueError, TypeError, KeyError):
+            record = SampleRecord.from_json(json.loads(line), where=f"{path}:{number}")
+        except JournalVersionError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError):
             contents.corrupt += 1
             continue
-        if key in contents.records:
+        if record.key in contents.records:
             contents.duplicates += 1
         else:
-            contents.records[key] = record
+            contents.records[record.key] = record
     return contents
 
 
-def rewrite_records(path: Path, records: Iterable[dict[str, Any]]) -> None:
+def rewrite_records(path: Path, records: Iterable[SampleRecord]) -> None:
     """Replace a journal file with ``records`` atomically (used by re-grading; not while a run writes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = b"".join(encode_record(record) for record in records)
@@ -224,7 +210,7 @@ class RunDirectory:
         """Write run.json atomically."""
         write_json(self.run_file, payload)
 
-    def append(self, task_name: str, records: Iterable[dict[str, Any]], *, fsync: bool = True) -> int:
+    def append(self, task_name: str, records: Iterable[SampleRecord], *, fsync: bool = True) -> int:
         """Append finished samples to the task's journal; the number of lines written."""
         return append_records(self.samples_path(task_name), records, fsync=fsync)
 
@@ -232,6 +218,26 @@ class RunDirectory:
         """The finished samples of a task."""
         return read_records(self.samples_path(task_name))
 
-    def rewrite(self, task_name: str, records: Iterable[dict[str, Any]]) -> None:
+    def rewrite(self, task_name: str, records: Iterable[SampleRecord]) -> None:
         """Replace a task's journal (re-grading)."""
         rewrite_records(self.samples_path(task_name), records)
+
+
+class MemoryJournal:
+    """The journal of a run without a run directory: ``RunDirectory``'s append/read, kept in memory."""
+
+    def __init__(self) -> None:
+        self._contents: dict[str, JournalContents] = {}
+
+    def append(self, task_name: str, records: Iterable[SampleRecord], *, fsync: bool = True) -> int:
+        """Keep ``records`` (the first record of a key wins, as in a journal file); the number given."""
+        contents = self._contents.setdefault(task_name, JournalContents())
+        count = 0
+        for record in records:
+            contents.records.setdefault(record.key, record)
+            count += 1
+        return count
+
+    def read(self, task_name: str) -> JournalContents:
+        """The finished samples of a task."""
+        return self._contents.get(task_name, JournalContents())

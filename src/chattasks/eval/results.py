@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chattasks.eval.record import SampleRecord
+
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
 
 
@@ -108,7 +110,7 @@ class TaskResult:
 def summarize_task(
     task: str,
     eval_type: str,
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[SampleRecord],
     *,
     expected: int,
     num_samples: int = 1,
@@ -118,31 +120,15 @@ def summarize_task(
     corrupt: int = 0,
 ) -> TaskResult:
     """Aggregate one task's journal records (one per (index, sample), indices ``< expected``)."""
-    by_question: dict[int, list[Mapping[str, Any]]] = {}
-    for record in records:
-        index = int(record["index"])
-        if 0 <= index < expected and 0 <= int(record.get("sample", 0)) < num_samples:
-            by_question.setdefault(index, []).append(record)
-    complete = {index: group for index, group in by_question.items() if len(group) == num_samples}
+    complete = complete_questions(records, expected, num_samples)
     failures: Counter[str] = Counter()
     methods: Counter[str] = Counter()
-    correct, correct_norm, chances, has_norm = 0.0, 0.0, [], True
-    counts = []
     for group in complete.values():
-        scores = [float(record["score"]) for record in group]
-        correct += sum(scores) / len(scores)
-        counts.append((len(scores), sum(1 for s in scores if s > 0.5)))
-        if all("score_norm" in record for record in group):
-            correct_norm += sum(float(record["score_norm"]) for record in group) / len(group)
-        else:
-            has_norm = False
-        for record in group:
-            if record.get("failure"):
-                failures[str(record["failure"])] += 1
-            methods[str(record.get("method"))] += 1
-        letters = group[0].get("letters")
-        chances.append(1 / len(letters) if eval_type == "categorical" and letters else 0.0)
+        failures.update(str(record.failure) for record in group if record.failure is not None)
+        methods.update(str(record.method) for record in group)
     n = len(complete)
+    correct = sum(_mean(record.score for record in group) for group in complete.values())
+    chances = [_chance(eval_type, group[0]) for group in complete.values()]
     chance = sum(chances) / n if n else (0.25 if eval_type == "categorical" else 0.0)
     accuracy = correct / n if n else None
     result = TaskResult(
@@ -162,14 +148,38 @@ def summarize_task(
         duplicates=duplicates,
         corrupt=corrupt,
     )
-    if n and has_norm and eval_type == "categorical":
+    groups = list(complete.values())
+    if n and eval_type == "categorical" and all(r.score_norm is not None for g in groups for r in g):
+        correct_norm = sum(_mean(float(r.score_norm or 0.0) for r in group) for group in groups)
         result.acc_norm = correct_norm / n
         result.acc_norm_ci95 = wilson_interval(min(correct_norm, n), n)
     if n and num_samples > 1:
         from chattasks.passk import mean_pass_at_k
 
+        counts = [(len(group), sum(1 for r in group if r.correct)) for group in groups]
         result.pass_at_k = {f"pass@{k}": value for k, value in mean_pass_at_k(counts, tuple(ks)).items()}
     return result
+
+
+def complete_questions(
+    records: Iterable[SampleRecord], expected: int, num_samples: int
+) -> dict[int, list[SampleRecord]]:
+    """The records of each question whose ``num_samples`` samples are all there (indices < ``expected``)."""
+    by_question: dict[int, list[SampleRecord]] = {}
+    for record in records:
+        if 0 <= record.index < expected and 0 <= record.sample < num_samples:
+            by_question.setdefault(record.index, []).append(record)
+    return {index: group for index, group in by_question.items() if len(group) == num_samples}
+
+
+def _mean(values: Iterable[float]) -> float:
+    items = [float(value) for value in values]
+    return sum(items) / len(items)
+
+
+def _chance(eval_type: str, record: SampleRecord) -> float:
+    """A question's chance score: one over its letters for multiple choice, 0 for generative tasks."""
+    return 1 / len(record.letters) if eval_type == "categorical" and record.letters else 0.0
 
 
 @dataclass
@@ -178,7 +188,7 @@ class EvalResults:
 
     tasks: dict[str, TaskResult]
     meta: dict[str, Any] = field(default_factory=dict)
-    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+    samples: dict[str, list[SampleRecord]] = field(default_factory=dict, repr=False)
     """The journal records the scores were computed from, per task, in (index, sample) order."""
 
     def __getitem__(self, task: str) -> TaskResult:

@@ -35,8 +35,8 @@ from typing import Any
 from chattasks.data import load_rows
 from chattasks.errors import DataError
 from chattasks.render import render_mc
-from chattasks.task import Conversation
-from chattasks.tasks.multiple_choice import MultipleChoiceTask
+from chattasks.task import Conversation, LoglikRequest
+from chattasks.tasks.multiple_choice import MultipleChoiceTask, question_and_choices
 
 DATASET = "cais/mmlu"
 LETTERS = ("A", "B", "C", "D")
@@ -110,3 +110,16 @@ class MMLU(MultipleChoiceTask):
 
     def get_example(self, index: int) -> Conversation:
         return row_to_conversation(self.rows[index])
+
+    def loglik_request(self, conversation: Conversation) -> LoglikRequest:
+        """lm-eval's ``mmlu`` format: a header naming the subject, the question with lettered choices,
+        ``"Answer:"``; the continuations are the letters (one character each: acc_norm equals acc)."""
+        question, choices = question_and_choices(self, conversation)
+        subject = str(conversation.get("subject", "")).replace("_", " ")
+        header = f"The following are multiple choice questions (with answers) about {subject}.\n\n"
+        lines = "".join(f"\n{letter}. {choice}" for letter, choice in zip(LETTERS, choices))
+        return LoglikRequest(
+            f"{header}{question.strip()}{lines}\nAnswer:",
+            [f" {letter}" for letter in LETTERS],
+            [1] * len(LETTERS),
+        )

@@ -6,7 +6,7 @@
     'B'
 
 ``generate`` calls the function once per sample; ``letter_scores`` asks for one reply and reads
-its letter with ``chattasks.eval.scoring.parse_letter`` (method ``"completion"``; a reply naming
+its letter with ``chattasks.tasks.multiple_choice.parse_letter`` (method ``"completion"``; a reply naming
 no letter gives empty scores); ``loglikelihoods`` is not supported. With ``concurrency > 1`` the
 calls of a batch run in a thread pool (useful when the function waits on a server); results
 always come back in input order. The function gets a copy of the messages, never the task's own.
@@ -21,6 +21,7 @@ from typing import Any
 
 from chattasks.errors import BackendError, NotSupported
 from chattasks.eval.backends.base import BackendOption, GenerationConfig, LetterScores, Messages
+from chattasks.tasks.multiple_choice import parse_letter
 
 
 class CallableBackend:
@@ -72,8 +73,6 @@ class CallableBackend:
         self, prompts: Sequence[Messages], letters: Sequence[Sequence[str]]
     ) -> list[LetterScores]:
         """One reply per prompt, its letter parsed: ``{letter: 0.0}``, or ``{}`` when it names none."""
-        from chattasks.eval.scoring import parse_letter
-
         if len(prompts) != len(letters):
             raise ValueError(f"got {len(prompts)} prompts but {len(letters)} letter lists")
         replies = self._map([list(prompt) for prompt in prompts])

@@ -1,41 +1,18 @@
-"""The ``chattasks`` command (``chattasks --help``).
-
-Tasks: ``list``, ``show``, ``validate``. Evaluation: ``eval``, ``regrade`` (``chattasks.eval.cli``).
-Fine-tuning data: ``stats``, ``export``, ``check-template`` (``chattasks.sft.cli``).
-"""
+"""The task subcommands of ``chattasks``: ``list``, ``show`` and ``validate``."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from chattasks.errors import ChattasksError
-from chattasks.eval.cli import register as register_eval_commands
-from chattasks.sft.cli import register as register_sft_commands
+from chattasks.cli.console import DataDirOption, ExitCode, console, err_console, fail, guarded
 
-app = typer.Typer(
-    help="Evaluation and fine-tuning tasks for chat language models.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-err_console = Console(stderr=True)
-
-DataDirOption = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional on Python 3.10
-    typer.Option(
-        "--data-dir", help="Local Hub-layout dataset folder (default: $CHATTASKS_DATA_DIR, else the Hub)."
-    ),
-]
 ArgOption = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option(
@@ -44,19 +21,13 @@ ArgOption = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print a one-line error to stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(code)
-
-
 def parse_task_args(pairs: list[str] | None) -> dict[str, Any]:
     """Turn ``KEY=VALUE`` strings into keyword arguments, reading each VALUE as JSON when it parses."""
     parsed: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.isidentifier():
-            raise fail(f"--arg {pair!r}: expected KEY=VALUE with KEY a Python identifier")
+            raise fail(f"--arg {pair!r}: expected KEY=VALUE with KEY a Python identifier", ExitCode.USAGE)
         try:
             parsed[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -64,23 +35,10 @@ def parse_task_args(pairs: list[str] | None) -> dict[str, Any]:
     return parsed
 
 
-def build_task(name: str, args: dict[str, Any], data_dir: Path | None) -> Any:
-    """Build the registered task ``name``, passing ``data_dir`` to tasks that load datasets."""
-    import inspect
-
-    from chattasks.registry import get_entry
-
-    entry = get_entry(name)
-    factory = entry.factory()
-    if data_dir is not None and "data_dir" in inspect.signature(factory).parameters:
-        args = {"data_dir": data_dir, **args}
-    return entry.build(**args)
-
-
-@app.command("list")
+@guarded
 def list_tasks(data_dir: DataDirOption = None) -> None:
     """List the registered tasks with their eval type and number of rows."""
-    from chattasks.registry import get_entry, task_names
+    from chattasks.registry import build_task, get_entry, task_names
 
     table = Table(title="chattasks tasks")
     for column in ("task", "type", "rows", "defaults", "description"):
@@ -88,7 +46,7 @@ def list_tasks(data_dir: DataDirOption = None) -> None:
     for name in task_names():
         entry = get_entry(name)
         try:
-            task = build_task(name, {}, data_dir)
+            _, task = build_task(name, data_dir=data_dir)
             kind = task.eval_type if task.is_evaluable else "training"
             rows = f"{len(task):,}"
         except Exception as exc:  # one unbuildable task must not hide the others
@@ -113,7 +71,7 @@ def _render_content(content: Any) -> Text:
     return text
 
 
-@app.command("show")
+@guarded
 def show(
     task_name: Annotated[
         str, typer.Argument(metavar="TASK", help="A registered task name (see `chattasks list`).")
@@ -124,8 +82,10 @@ def show(
     raw: Annotated[bool, typer.Option("--json", help="Print the conversation as JSON.")] = False,
 ) -> None:
     """Pretty-print one conversation of a task, tool-call parts included."""
+    from chattasks.registry import build_task
+
     try:
-        task = build_task(task_name, parse_task_args(arg), data_dir)
+        _, task = build_task(task_name, data_dir=data_dir, **parse_task_args(arg))
         conversation = task[index]
     except IndexError as exc:
         raise fail(str(exc)) from None
@@ -150,7 +110,7 @@ def show(
             console.print(f"[bold]{key}[/]: {shown}", highlight=False)
 
 
-@app.command("validate")
+@guarded
 def validate(
     files: Annotated[list[Path], typer.Argument(metavar="FILE.jsonl...", help="CustomJSON files to check.")],
 ) -> None:
@@ -173,20 +133,4 @@ def validate(
             continue
         console.print(f"{path}: {len(task):,} conversations OK", highlight=False)
     if bad:
-        raise typer.Exit(1)
-
-
-register_eval_commands(app)  # chattasks eval, chattasks regrade
-register_sft_commands(app)  # chattasks stats, export, check-template
-
-
-def main() -> None:
-    """Entry point of the ``chattasks`` console script: one-line errors, no tracebacks, for known faults."""
-    try:
-        app()
-    except ChattasksError as exc:
-        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(1)
-    except (ValueError, FileNotFoundError) as exc:
-        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(2)
+        raise typer.Exit(int(ExitCode.ERROR))

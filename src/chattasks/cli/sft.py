@@ -1,6 +1,6 @@
 """The SFT subcommands of ``chattasks``: ``stats``, ``export`` and ``check-template``.
 
-``register(app)`` adds them to the main typer app. Heavy imports happen inside each command.
+Heavy imports happen inside each command.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+from chattasks.cli.console import ExitCode, console, err_console, guarded
 
 SpecArgument = Annotated[Path, typer.Argument(metavar="SPEC", help="Mixture spec file (TOML).")]
 DataDirOption = Annotated[
@@ -66,6 +64,7 @@ def _renderer(tokenizer: str, chat_template: str | None, kind: str = "auto") -> 
     return make_renderer(loaded, **({"chat_template": loaded.chat_template} if chat_template else {}))
 
 
+@guarded
 def stats(
     spec: SpecArgument,
     tokenizer: Annotated[
@@ -128,6 +127,7 @@ def stats(
     console.print(table)
 
 
+@guarded
 def export(
     spec: SpecArgument,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if missing).")],
@@ -170,6 +170,7 @@ def _tokens(renderer: Any, ids: Any, mask: Any) -> Text:
     return text
 
 
+@guarded
 def check_template(
     model: Annotated[
         str,
@@ -214,12 +215,5 @@ def check_template(
             console.print(f"[bold]{result.name}[/]:")
             console.print(_tokens(renderer, result.ids, result.mask))
     if not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(int(ExitCode.ERROR))
     console.print("all masks exact", style="green")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``stats``, ``export`` and ``check-template`` to ``app``."""
-    app.command("stats")(stats)
-    app.command("export")(export)
-    app.command("check-template")(check_template)
