@@ -393,3 +393,11 @@ def test_records_are_typed(arc):
     )
     assert isinstance(record, SampleRecord) and record.task == "mem" and record.letters == arc[0]["letters"]
     assert record.prompt == arc[0]["messages"][:-1] and record.reference == gold(arc[0])
+
+
+def test_backends_may_answer_with_completions(gsm8k):
+    from chattasks.eval.backends.base import Completion
+
+    backend = Scripted(reply=lambda prompt, sample: Completion("#### 7", finish_reason="stop", tokens=3))
+    [record] = GenerativeScorer(GenerationConfig()).score(backend, gsm8k, batch(gsm8k, [0]))
+    assert record.response == "#### 7" and record.extracted == "7"

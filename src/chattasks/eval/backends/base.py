@@ -8,7 +8,9 @@ a backend may split a batch further or run its items concurrently):
   This is nanochat's categorical evaluation.
 - ``loglikelihoods``: for plain-text contexts, the summed log-probability of each continuation
   text and its token count (lm-eval's multiple-choice scoring).
-- ``generate``: for chat prompts ending with a user message, ``num_samples`` completions each.
+- ``generate``: for chat prompts ending with a user message, ``num_samples`` completions each,
+  each a plain string or a ``Completion`` (the text with what the backend knows of it: a
+  server's separate reasoning, why generation stopped, how many tokens it made).
 
 A backend that cannot answer a kind raises ``NotSupported`` (a ``BackendError``); the runner then
 falls back (e.g. letters parsed from a generated reply) and records the method it used.
@@ -78,6 +80,24 @@ class GenerationConfig:
 
 
 @dataclass(frozen=True)
+class Completion:
+    """One generated reply: its text and what the backend knows of it (None: not known)."""
+
+    text: str
+    reasoning: str | None = None
+    """Reasoning the backend returned apart from the text (a server's ``reasoning_content``)."""
+    finish_reason: str | None = None
+    """Why generation stopped: ``stop`` (an end token or stop sequence), ``length`` (the token limit)."""
+    tokens: int | None = None
+    """Tokens generated (the text's and the reasoning's)."""
+
+    @classmethod
+    def of(cls, reply: str | Completion) -> Completion:
+        """``reply`` as a Completion (a plain string is its text, nothing else known)."""
+        return reply if isinstance(reply, Completion) else cls(reply)
+
+
+@dataclass(frozen=True)
 class LetterScores:
     """Scores of the candidate letters for one prompt, and how they were obtained."""
 
@@ -111,8 +131,10 @@ class Backend(Protocol):
         """For each plain-text context, (summed log-probability, token count) of each continuation."""
         ...
 
-    def generate(self, prompts: Sequence[Messages], config: GenerationConfig) -> list[list[str]]:
-        """For each chat prompt, ``config.num_samples`` assistant replies."""
+    def generate(
+        self, prompts: Sequence[Messages], config: GenerationConfig
+    ) -> Sequence[Sequence[str | Completion]]:
+        """For each chat prompt, ``config.num_samples`` assistant replies (strings or Completions)."""
         ...
 
     def close(self) -> None:

@@ -21,7 +21,6 @@ from chattasks.eval.record import Failure, Method, SampleRecord, finite
 from chattasks.eval.scorers.base import (
     Batch,
     Question,
-    as_text,
     backend_name,
     check_count,
     make_record,
@@ -29,6 +28,7 @@ from chattasks.eval.scorers.base import (
     prompt_of,
     regraded,
 )
+from chattasks.eval.scorers.generative import reply_text
 from chattasks.task import Task
 from chattasks.tasks.multiple_choice import letters_of, parse_letter
 
@@ -88,7 +88,7 @@ class ChoiceByGenerationScorer:
         for question, samples in zip(batch.questions, replies):
             if not samples:
                 raise BackendError(f"backend {backend_name(backend)!r} returned no reply")
-            records.append(self._grade(task, batch.task_name, question, as_text(backend, samples[0]), {}))
+            records.append(self._grade(task, batch.task_name, question, reply_text(backend, samples[0]), {}))
         return records
 
     def regrade(self, task: Task, graded: Sequence[tuple[Question, SampleRecord]]) -> list[SampleRecord]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chattasks.errors import BackendError
-from chattasks.eval.backends.base import Backend, GenerationConfig
+from chattasks.eval.backends.base import Backend, Completion, GenerationConfig
 from chattasks.eval.record import Failure, Method, SampleRecord
 from chattasks.eval.scorers.base import (
     Batch,
@@ -29,6 +29,11 @@ Reply = tuple[Question, int, str]
 """A question, the sample number and the reply text."""
 
 
+def reply_text(backend: Backend, reply: object) -> str:
+    """The text of a backend's reply (a string or a ``Completion``); BackendError for anything else."""
+    return reply.text if isinstance(reply, Completion) else as_text(backend, reply)
+
+
 def generate_replies(backend: Backend, batch: Batch, config: GenerationConfig) -> list[Reply]:
     """``config.num_samples`` replies per question of ``batch``, checked and flattened in order."""
     replies = backend.generate([prompt_of(q.conversation) for q in batch.questions], config)
@@ -40,7 +45,7 @@ def generate_replies(backend: Backend, batch: Batch, config: GenerationConfig) -
                 f"backend {backend_name(backend)!r} returned {len(samples)} samples, "
                 f"expected num_samples={config.num_samples}"
             )
-        flat.extend((question, number, as_text(backend, reply)) for number, reply in enumerate(samples))
+        flat.extend((question, number, reply_text(backend, reply)) for number, reply in enumerate(samples))
     return flat
 
 
