@@ -15,19 +15,95 @@ def test_all_is_sorted_and_every_name_resolves():
 
 
 def test_public_surface_is_pinned():
-    assert set(chattasks.__all__) >= {
-        "Task",
-        "TaskMixture",
-        "TaskSequence",
-        "render_mc",
+    assert chattasks.__all__ == [
+        "ARC",
+        "BackendError",
+        "CallableBackend",
+        "ChattasksError",
         "CustomJSON",
+        "DataError",
+        "DatasetNotFound",
+        "EvalResults",
+        "Failure",
+        "GSM8K",
+        "GenerationConfig",
+        "HumanEval",
+        "InvalidConversation",
+        "JournalVersionError",
+        "MMLU",
+        "NotSupported",
+        "Rejected",
+        "RenderError",
+        "Rows",
+        "RunDirError",
+        "SampleRecord",
+        "SandboxError",
+        "SandboxUnavailable",
+        "SandboxWarning",
+        "ServerLost",
+        "SimpleSpelling",
+        "SmolTalk",
+        "SpecError",
+        "SpellingBee",
+        "Task",
+        "TaskError",
+        "TaskMixture",
+        "TaskNotEvaluable",
+        "TaskNotSupported",
+        "TaskSequence",
+        "ToolError",
+        "UnknownBackend",
+        "UnknownTask",
+        "__version__",
+        "build_task",
+        "conversation_problems",
+        "default_eval_tasks",
+        "evaluate_model",
+        "get_task",
         "load_rows",
         "register_task",
-        "get_task",
+        "regrade",
+        "render_mc",
+        "task_names",
         "validate_conversation",
-        "ChattasksError",
-        "__version__",
-    }
+        "validate_messages",
+    ]
+
+
+def test_every_exception_is_in_the_hierarchy_drawn_and_exported():
+    import inspect
+
+    from chattasks import errors
+
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, Exception)]
+    warnings = [c for c in classes if issubclass(c, Warning)]
+    assert classes and all(issubclass(c, errors.ChattasksError) for c in classes if c not in warnings)
+    for cls in classes:
+        assert cls.__name__ in errors.__doc__, f"{cls.__name__} is not drawn in errors.py's docstring"
+        assert cls.__name__ in chattasks.__all__, f"{cls.__name__} is not exported"
+    # and no exception class of the package lives outside errors.py
+    import importlib
+
+    for name in (
+        "chattasks.cli",
+        "chattasks.eval.backends.openai",
+        "chattasks.eval.regrade",
+        "chattasks.sandbox.pool",
+    ):
+        importlib.import_module(name)
+
+    outside = [
+        f"{module.__name__}.{name}"
+        for module in list(sys.modules.values())
+        if getattr(module, "__name__", "").startswith("chattasks") and module is not errors
+        for name, value in vars(module).items()
+        if inspect.isclass(value)
+        and issubclass(value, Exception)
+        and value.__module__ == module.__name__
+        and not name.startswith("_")  # private control flow that never leaves its module
+        and not module.__name__.endswith("._forkserver")  # runs inside the sandbox, never reaches a caller
+    ]
+    assert outside == []
 
 
 def test_import_is_light():

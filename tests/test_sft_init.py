@@ -17,23 +17,38 @@ def test_all_is_sorted_and_every_name_resolves():
         assert getattr(sft, name) is not None, name
 
 
-def test_the_core_of_the_pipeline_is_pinned():
-    assert {
-        "render",
-        "make_renderer",
-        "RenderedConversation",
-        "SpecialTokenRenderer",
+def test_the_public_surface_is_pinned():
+    assert sft.__all__ == [
         "ChatTemplateRenderer",
-        "Packer",
-        "PackingPlan",
+        "Measurement",
+        "Mixture",
+        "MixtureSpec",
+        "NANOCHAT_SPECIAL_TOKENS",
+        "PackReport",
+        "PackedBatch",
         "PackedDataset",
         "PackedIterableDataset",
+        "Packer",
+        "PackingPlan",
+        "RenderError",
+        "RenderedConversation",
+        "Renderer",
         "SFTDataLoader",
-        "load_spec",
-        "mixture_stats",
-        "export",
+        "SpecError",
+        "SpecialTokenRenderer",
+        "TaskSpec",
+        "ToolFormat",
+        "best_fit",
         "check_template",
-    } <= set(sft.__all__)
+        "export",
+        "load_spec",
+        "load_tokenizer",
+        "make_renderer",
+        "measure",
+        "mixture_stats",
+        "parse_spec",
+        "render",
+    ]
 
 
 def test_importing_the_package_and_the_cli_stays_light():

@@ -21,6 +21,9 @@
     └── RunDirError                     (also ValueError) a run directory cannot be used or resumed as asked
         └── JournalVersionError         a journal line of a schema version this chattasks does not know
 
+Warnings: ``SandboxWarning`` (a ``UserWarning``) when untrusted code runs with weaker isolation
+than bubblewrap.
+
 Errors raised for bad arguments keep the standard types (ValueError, IndexError, TypeError)
 so that ordinary Python code handles them as it expects.
 """
@@ -80,6 +83,14 @@ class SandboxError(ChattasksError):
 
 class SandboxUnavailable(SandboxError):
     """No isolation of the requested strength is available on this machine."""
+
+
+class ServerLost(SandboxError):
+    """A sandbox fork server died or stopped answering; the program it was running has no result."""
+
+
+class SandboxWarning(UserWarning):
+    """Untrusted code is about to run with weaker isolation than bubblewrap (a warning, not an error)."""
 
 
 class BackendError(ChattasksError):

@@ -39,7 +39,8 @@ What it does NOT protect against:
 - With ``isolation="none"``: daemonised grandchildren can outlive their program.
 """
 
-from chattasks.sandbox.isolation import Isolation, SandboxWarning, resolve_isolation
+from chattasks.errors import SandboxWarning
+from chattasks.sandbox.isolation import Isolation, resolve_isolation
 from chattasks.sandbox.pool import (
     DEFAULT_MAX_OUTPUT,
     DEFAULT_MEMORY_MB,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chattasks.errors import SandboxError
+from chattasks.errors import SandboxError, ServerLost
 from chattasks.sandbox._forkserver import remove
 from chattasks.sandbox.isolation import Isolation, clean_env, wrap_command
 
@@ -35,10 +35,6 @@ PROCESSES = 256
 RUNS_PER_SERVER = 1000
 """Programs one sandbox runs before it is replaced, bounding any state a run could leave behind
 that the clean-up after each run does not reach (System V IPC objects, for one)."""
-
-
-class ServerLost(SandboxError):
-    """The fork server died or stopped answering; the program it was running has no result."""
 
 
 class ForkServer:

@@ -24,7 +24,7 @@ import warnings
 from enum import Enum
 from pathlib import Path
 
-from chattasks.errors import SandboxUnavailable
+from chattasks.errors import SandboxUnavailable, SandboxWarning
 
 TMPFS_BYTES = 256 * 1024 * 1024
 """Size of the sandbox's private /tmp and /dev/shm (bwrap only)."""
@@ -47,10 +47,6 @@ class Isolation(str, Enum):
     def has_pid_namespace(self) -> bool:
         """True when the sandbox owns a PID namespace, so killing every process in it is safe."""
         return self is not Isolation.NONE
-
-
-class SandboxWarning(UserWarning):
-    """Untrusted code is about to run with weaker isolation than bubblewrap."""
 
 
 def resolve_isolation(

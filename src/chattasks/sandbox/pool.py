@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from chattasks.errors import SandboxError
-from chattasks.sandbox._handle import ForkServer, ServerLost, default_python
+from chattasks.errors import SandboxError, ServerLost
+from chattasks.sandbox._handle import ForkServer, default_python
 from chattasks.sandbox.isolation import Isolation, resolve_isolation
 from chattasks.sandbox.result import SandboxResult, Status
 
