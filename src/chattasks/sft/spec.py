@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -217,54 +218,59 @@ def parse_spec(
     tables = data.get("tasks")
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise fail("[[tasks]]", "expected at least one [[tasks]] table")
-    specs: list[TaskSpec] = []
+    specs = [_task_spec(table, f"[[tasks]] #{number}", base, fail) for number, table in enumerate(tables, 1)]
     seen: dict[str, int] = {}
-    for number, table in enumerate(tables, start=1):
-        where = f"[[tasks]] #{number}"
-        for key in table:
-            if key not in _TASK_KEYS:
-                raise fail(f"{where} key {key!r}", f"unknown key; expected one of {', '.join(_TASK_KEYS)}")
-        if ("task" in table) == ("customjson" in table):
-            raise fail(
-                where,
-                "expected exactly one of 'task' (a registry name or module:Class) and 'customjson' (a file)",
-            )
-        args = table.get("args", {})
-        if not isinstance(args, dict):
-            raise fail(f"{where} key 'args'", f"expected a table of task arguments, got {args!r}")
-        args = {key: _resolve(v, base) if key.endswith(("path", "dir")) else v for key, v in args.items()}
-        if "customjson" in table:
-            filepath = table["customjson"]
-            if not isinstance(filepath, str) or not filepath:
-                raise fail(f"{where} key 'customjson'", f"expected a file path, got {filepath!r}")
-            name, args = _CUSTOMJSON, {"filepath": _resolve(filepath, base), **args}
-            default_label = Path(filepath).stem
-        else:
-            name = table["task"]
-            if not isinstance(name, str) or not name:
-                raise fail(f"{where} key 'task'", f"expected a task name, got {name!r}")
-            default_label = name.rpartition(":")[2]
-        if "repeat" in table and "proportion" in table:
-            raise fail(where, "give either 'repeat' or 'proportion', not both")
-        repeat = table.get("repeat")
-        if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
-            raise fail(f"{where} key 'repeat'", f"expected an integer >= 1, got {repeat!r}")
-        proportion = table.get("proportion")
-        if proportion is not None and (
-            isinstance(proportion, bool) or not isinstance(proportion, int | float) or not 0 < proportion <= 1
-        ):
-            raise fail(f"{where} key 'proportion'", f"expected a number in (0, 1], got {proportion!r}")
-        label = table.get("label", default_label)
-        if not isinstance(label, str) or not label:
-            raise fail(f"{where} key 'label'", f"expected a non-empty string, got {label!r}")
-        if "label" not in table:
-            seen[label] = seen.get(label, 0) + 1
-            if seen[label] > 1:
-                label = f"{label} #{seen[label]}"
-        specs.append(TaskSpec(name, args, repeat, None if proportion is None else float(proportion), label))
+    for position, (spec, table) in enumerate(zip(specs, tables)):
+        if "label" not in table:  # a default label given twice is numbered
+            seen[spec.label] = seen.get(spec.label, 0) + 1
+            if seen[spec.label] > 1:
+                specs[position] = replace(spec, label=f"{spec.label} #{seen[spec.label]}")
     if size is not None and any(spec.proportion is None for spec in specs):
         raise fail("key 'size'", "only allowed when every task has a 'proportion'")
     return MixtureSpec(tuple(specs), seed=seed, order=order, size=size, source=source)
+
+
+def _task_spec(
+    table: dict[str, Any], where: str, base: Path | None, fail: Callable[[str, str], SpecError]
+) -> TaskSpec:
+    """One ``[[tasks]]`` table checked and made a TaskSpec (its label not yet numbered)."""
+    for key in table:
+        if key not in _TASK_KEYS:
+            raise fail(f"{where} key {key!r}", f"unknown key; expected one of {', '.join(_TASK_KEYS)}")
+    if ("task" in table) == ("customjson" in table):
+        raise fail(
+            where,
+            "expected exactly one of 'task' (a registry name or module:Class) and 'customjson' (a file)",
+        )
+    args = table.get("args", {})
+    if not isinstance(args, dict):
+        raise fail(f"{where} key 'args'", f"expected a table of task arguments, got {args!r}")
+    args = {key: _resolve(v, base) if key.endswith(("path", "dir")) else v for key, v in args.items()}
+    if "customjson" in table:
+        filepath = table["customjson"]
+        if not isinstance(filepath, str) or not filepath:
+            raise fail(f"{where} key 'customjson'", f"expected a file path, got {filepath!r}")
+        name, args = _CUSTOMJSON, {"filepath": _resolve(filepath, base), **args}
+        default_label = Path(filepath).stem
+    else:
+        name = table["task"]
+        if not isinstance(name, str) or not name:
+            raise fail(f"{where} key 'task'", f"expected a task name, got {name!r}")
+        default_label = name.rpartition(":")[2]
+    if "repeat" in table and "proportion" in table:
+        raise fail(where, "give either 'repeat' or 'proportion', not both")
+    repeat = table.get("repeat")
+    if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
+        raise fail(f"{where} key 'repeat'", f"expected an integer >= 1, got {repeat!r}")
+    proportion = table.get("proportion")
+    if proportion is not None and (
+        isinstance(proportion, bool) or not isinstance(proportion, int | float) or not 0 < proportion <= 1
+    ):
+        raise fail(f"{where} key 'proportion'", f"expected a number in (0, 1], got {proportion!r}")
+    label = table.get("label", default_label)
+    if not isinstance(label, str) or not label:
+        raise fail(f"{where} key 'label'", f"expected a non-empty string, got {label!r}")
+    return TaskSpec(name, args, repeat, None if proportion is None else float(proportion), label)
 
 
 def load_spec(path: str | os.PathLike[str]) -> MixtureSpec:
