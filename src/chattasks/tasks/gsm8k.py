@@ -93,7 +93,24 @@ def row_to_conversation(row: dict[str, Any]) -> Conversation:
     }
 
 
-class GSM8K(Task):
+class FinalNumberTask(Task):
+    """A task graded as GSM8K is: the number after the reply's last ``####`` against the reference's."""
+
+    def extract(self, conversation: Conversation, assistant_response: Any) -> str | None:
+        """The canonical number a response gives, or None (an extraction failure)."""
+        return extract_answer(assistant_text(assistant_response))
+
+    def evaluate(self, conversation: Conversation, assistant_response: Any) -> int:
+        """1 when the response's final number equals the reference's, else 0 (also when none is found).
+
+        ``assistant_response`` is a string or a list of parts, like an assistant message's content.
+        """
+        reference = extract_answer(assistant_text(conversation["messages"][-1]["content"]))
+        predicted = self.extract(conversation, assistant_response)
+        return int(predicted is not None and predicted == reference)
+
+
+class GSM8K(FinalNumberTask):
     """GSM8K word problems (generative); ``subset`` main|socratic, ``split`` train|test."""
 
     def __init__(self, subset: str, split: str, *, data_dir: Any = None, **kwargs: Any) -> None:
@@ -115,16 +132,3 @@ class GSM8K(Task):
 
     def get_example(self, index: int) -> Conversation:
         return row_to_conversation(self.rows[index])
-
-    def extract(self, conversation: Conversation, assistant_response: Any) -> str | None:
-        """The canonical number a response gives, or None (an extraction failure)."""
-        return extract_answer(assistant_text(assistant_response))
-
-    def evaluate(self, conversation: Conversation, assistant_response: Any) -> int:
-        """1 when the response's final number equals the reference's, else 0 (also when none is found).
-
-        ``assistant_response`` is a string or a list of parts, like an assistant message's content.
-        """
-        reference = extract_answer(assistant_text(conversation["messages"][-1]["content"]))
-        predicted = self.extract(conversation, assistant_response)
-        return int(predicted is not None and predicted == reference)

@@ -40,7 +40,7 @@ import numpy as np
 
 from chattasks.conversation import assistant_text
 from chattasks.task import Conversation, Task
-from chattasks.tasks.gsm8k import extract_answer
+from chattasks.tasks.gsm8k import FinalNumberTask
 from chattasks.wordlist import load_words
 
 SPLITS = ("train", "test")
@@ -174,7 +174,7 @@ def letter_count_parts(word: str, letter: str) -> list[dict[str, str]]:
     ]
 
 
-class SpellingBee(_WordTask):
+class SpellingBee(_WordTask, FinalNumberTask):
     """How many times does a letter occur in a word? Graded on the ``#### N`` number (GSM8K's rule)."""
 
     def get_example(self, index: int) -> Conversation:
@@ -197,16 +197,6 @@ class SpellingBee(_WordTask):
                 {"role": "assistant", "content": letter_count_parts(word, letter)},
             ]
         }
-
-    def extract(self, conversation: Conversation, assistant_response: Any) -> str | None:
-        """The canonical number after the response's last ``####``, or None (an extraction failure)."""
-        return extract_answer(assistant_text(assistant_response))
-
-    def evaluate(self, conversation: Conversation, assistant_response: Any) -> int:
-        """1 when the response's ``#### N`` equals the true count, else 0 (also when there is none)."""
-        reference = extract_answer(assistant_text(conversation["messages"][-1]["content"]))
-        predicted = self.extract(conversation, assistant_response)
-        return int(predicted is not None and predicted == reference)
 
 
 class SimpleSpelling(_WordTask):

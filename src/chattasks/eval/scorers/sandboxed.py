@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chattasks.eval.backends.base import Backend, GenerationConfig
 from chattasks.eval.record import Failure, Method, SampleRecord
-from chattasks.eval.scorers.base import Batch, Question, make_record, regraded
-from chattasks.eval.scorers.generative import Reply, generate_replies
+from chattasks.eval.scorers.base import make_record
+from chattasks.eval.scorers.generative import GenerativeScorer, Reply
 from chattasks.task import Task
 
 OUTPUT_KEPT = 2000
@@ -21,29 +20,13 @@ OUTPUT_KEPT = 2000
 _FAILURES = {"timeout": Failure.TIMEOUT, "error": Failure.SANDBOX_ERROR}
 
 
-class SandboxScorer:
-    """Free replies whose code runs against the task's tests in the sandbox."""
+class SandboxScorer(GenerativeScorer):
+    """Free replies whose code runs against the task's tests in the sandbox (generated, regraded and
+    checked as ``GenerativeScorer`` does; only the grading differs)."""
 
     name = "sandbox"
 
-    def __init__(self, config: GenerationConfig) -> None:
-        self.config = config
-
-    def check(self, task: Task, question: Question) -> None:
-        """Every generative question can be asked."""
-
-    def score(self, backend: Backend, task: Task, batch: Batch) -> list[SampleRecord]:
-        """Generate the samples of every question and run every reply's code in parallel."""
-        return self.grade(task, batch.task_name, generate_replies(backend, batch, self.config))
-
-    def regrade(self, task: Task, graded: Sequence[tuple[Question, SampleRecord]]) -> list[SampleRecord]:
-        """Run every journaled reply's code again."""
-        replies = [(question, record.sample, record.response) for question, record in graded]
-        fresh = self.grade(task, graded[0][1].task if graded else "", replies)
-        return [regraded(record, new) for (_, record), new in zip(graded, fresh)]
-
-    @staticmethod
-    def grade(task: Task, batch_name: str, replies: Sequence[Reply]) -> list[SampleRecord]:
+    def grade(self, task: Task, batch_name: str, replies: Sequence[Reply]) -> list[SampleRecord]:
         """The records of ``replies``, each program's verdict from the sandbox."""
         if not replies:
             return []
