@@ -2,13 +2,15 @@
 
 Every completion below is either plainly wrong or right only if its attack worked, so each test
 states two things: the attack was contained, and the completion scored 0 (or was stopped with
-the right status). The toy problem asks for ``add(a, b)``.
+the right status). The toy problem asks for ``add(a, b)``. The whole corpus runs under both
+isolation levels, bubblewrap and the ``unshare-ro`` fallback (forced), and asks the same of each.
 """
 
 from __future__ import annotations
 
 import ast
 import random
+import shutil
 import socket
 import sys
 import tempfile
@@ -19,13 +21,15 @@ import pytest
 from host_processes import processes_mentioning
 
 from chattasks.sandbox import Isolation, SandboxPool, Status
-from chattasks.sandbox.isolation import works
+from chattasks.sandbox.isolation import failure
 from chattasks.tasks.humaneval import build_program
 
-pytestmark = pytest.mark.skipif(
-    not works(Isolation.BWRAP, sys.executable), reason="bubblewrap does not work here"
-)
-
+REPO = Path(__file__).resolve().parents[1]
+LEVELS = [
+    pytest.param(level, marks=pytest.mark.skipif(bool(why), reason=f"{level} does not work here: {why}"))
+    for level in (Isolation.BWRAP, Isolation.UNSHARE_RO)
+    for why in [failure(level, sys.executable)]
+]
 PROBLEM = {
     "messages": [
         {"role": "user", "content": 'import math\n\n\ndef add(a: int, b: int) -> int:\n    """a + b"""\n'},
@@ -41,16 +45,22 @@ RIGHT_IF_PWNED = "def add(a, b):\n    return a + b if PWNED else None\n"
 SANDBOX_PIDS = "import os\nprint(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))"
 
 
+@pytest.fixture(scope="module", params=LEVELS, ids=str)
+def level(request) -> Isolation:
+    """Each isolation level in turn; the fixtures below follow it."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def pool():
-    with SandboxPool(2) as pool:
+def pool(level):
+    with SandboxPool(2, isolation=level) as pool:
         yield pool
 
 
 @pytest.fixture(scope="module")
-def solo():
+def solo(level):
     """One sandbox, so that a second program sees what the first left behind."""
-    with SandboxPool(1) as pool:
+    with SandboxPool(1, isolation=level) as pool:
         yield pool
 
 
@@ -153,10 +163,77 @@ def test_writing_and_deleting_outside_the_work_dir_is_refused(pool, host_dir, tm
     assert not (tmp_path / "pwned.txt").exists()
 
 
-def test_remounting_the_root_or_nesting_namespaces_is_refused(pool):
+HOST_PLACES = {
+    "host /tmp": Path(tempfile.gettempdir()),
+    "HOME": Path.home(),
+    "the repository": REPO,
+    "/var/tmp": Path("/var/tmp"),
+    "/dev/shm": Path("/dev/shm"),
+}
+WRITE_EVERY_WAY = (
+    "import os, subprocess\n"
+    "for path in TARGETS:\n"
+    "    attempts = (\n"
+    "        lambda: open(path, 'w').write('x'),\n"
+    "        lambda: os.mkdir(path + '.dir'),\n"
+    "        lambda: os.symlink('/etc/hostname', path + '.link'),\n"
+    "        lambda: os.link(__file__, path + '.hardlink'),\n"
+    "        lambda: subprocess.run(['sh', '-c', f'echo x > {path}.sh'], stderr=subprocess.DEVNULL),\n"
+    "    )\n"
+    "    for attempt in attempts:\n"
+    "        try:\n            attempt()\n        except OSError:\n            pass\n"
+)
+
+
+def test_no_file_written_anywhere_reaches_the_host(solo):
+    marker = f"chattasks-hostile-{random.getrandbits(48):x}"
+    targets = [str(place / marker) for place in HOST_PLACES.values()]
+    assert grade(solo, f"TARGETS = {targets!r}\n" + WRITE_EVERY_WAY + WRONG).status is Status.FAILED
+    left = {name: sorted(place.glob(f"{marker}*")) for name, place in HOST_PLACES.items()}
+    for path in [p for paths in left.values() for p in paths]:  # never leave a failure's litter
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    assert left == {name: [] for name in HOST_PLACES}
+    seen_next = solo.run("import os\nprint(os.listdir('/tmp'), os.listdir('/dev/shm'))")
+    assert seen_next.passed and marker not in seen_next.stdout  # nor is it left in the sandbox
+
+
+def test_no_disk_or_memory_device_of_the_host_can_be_opened(pool):
+    devices = [str(p) for p in Path("/dev").iterdir() if p.is_block_device()]
+    devices += ["/dev/mem", "/dev/kmem", "/dev/port", "/dev/kmsg"]
     completion = (
-        "import os\nPWNED = os.system('mount -o remount,rw / 2>/dev/null') == 0\n"
-        "PWNED = PWNED or os.system('unshare -Ur true 2>/dev/null') == 0\n" + RIGHT_IF_PWNED
+        f"PWNED = False\nfor path in {devices!r}:\n    try:\n        open(path, 'rb').close()\n"
+        "        PWNED = True\n    except OSError:\n        pass\n" + RIGHT_IF_PWNED
+    )
+    assert grade(pool, completion).status is Status.FAILED
+
+
+def test_the_program_holds_no_capability(pool):
+    result = pool.run("print(open('/proc/self/status').read())")
+    sets = dict(line.split(":") for line in result.stdout.splitlines() if line.startswith("Cap"))
+    assert {"CapInh", "CapPrm", "CapEff", "CapBnd"} <= set(sets)
+    assert {name: int(value, 16) for name, value in sets.items()} == dict.fromkeys(sets, 0)
+
+
+REMOUNTS = {
+    "remount the root": "mount -o remount,rw /",
+    "remount the root's bind mount": "mount -o remount,bind,rw /",
+    "unmount what hides /run": "umount -l /run",
+    "mount over /var/tmp": "mount -t tmpfs none /var/tmp",
+    "nest a user namespace": "unshare -Ur true",
+}
+
+
+@pytest.mark.parametrize("command", REMOUNTS.values(), ids=REMOUNTS.keys())
+def test_remounting_or_unmounting_is_refused(pool, command):
+    completion = f"import os\nPWNED = os.system({command + ' 2>/dev/null'!r}) == 0\n" + RIGHT_IF_PWNED
+    assert grade(pool, completion).status is Status.FAILED
+
+
+def test_nesting_namespaces_is_refused_even_without_proc(pool):
+    completion = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "PWNED = any(libc.unshare(flag) == 0 for flag in (0x10000000, 0x10020000))  # user, user + mount\n"
+        + RIGHT_IF_PWNED
     )
     assert grade(pool, completion).status is Status.FAILED
 
@@ -177,7 +254,7 @@ def test_the_network_is_unreachable_even_on_loopback(pool):
             listener.accept()  # nobody knocked
 
 
-def test_the_environment_holds_none_of_our_secrets(monkeypatch):
+def test_the_environment_holds_none_of_our_secrets(monkeypatch, level):
     secret = f"s3cr3t-{random.getrandbits(64):x}"
     monkeypatch.setenv("CHATTASKS_TEST_TOKEN", secret)
     completion = (
@@ -188,7 +265,7 @@ def test_the_environment_holds_none_of_our_secrets(monkeypatch):
         "print(seen)\n"
         f"PWNED = {secret[:6]!r} + {secret[6:]!r} in seen\n" + RIGHT_IF_PWNED
     )
-    with SandboxPool(1) as fresh:  # started while the secret is in our environment
+    with SandboxPool(1, isolation=level) as fresh:  # started while the secret is in our environment
         result = grade(fresh, completion)
     assert result.status is Status.FAILED
     assert secret not in result.stdout + result.stderr
@@ -343,8 +420,9 @@ def test_broken_completions_fail(pool, completion):
     assert grade(pool, completion).status is Status.FAILED
 
 
-def test_results_say_which_isolation_was_in_force(pool):
-    assert grade(pool, WRONG).isolation is Isolation.BWRAP
+def test_results_say_which_isolation_was_in_force(pool, level):
+    assert pool.isolation is level
+    assert grade(pool, WRONG).isolation is level
 
 
 def own_tmp_entries(listing: list[str]) -> list[str]:

@@ -8,9 +8,10 @@ What it does:
 
 - Runs each program in a fresh child forked from a pre-started interpreter inside the strongest
   isolation available (see `chattasks.sandbox.isolation`): bubblewrap (read-only root, private
-  /tmp, no network, own PID namespace, no capabilities, dies with its parent), else ``unshare``
-  namespaces, else (only with ``allow_unsafe=True``) nothing. The level is in every result and
-  a `SandboxWarning` is raised when it is not bubblewrap.
+  /tmp, no network, own PID namespace, no capabilities, dies with its parent), else the
+  ``unshare-ro`` fallback (the same, built from util-linux ``unshare`` and mount calls), else
+  nothing, and that only with ``allow_unsafe=True``. The level is in every result and a
+  `SandboxWarning` is raised when it is not bubblewrap.
 - Limits each program: wall-clock and CPU time, address space, file size, open files, no core
   dumps, processes (not for root), captured output; pins it to one CPU so that a program
   spinning threads does not slow its neighbours; gives it a clean environment (none of ours:
@@ -24,9 +25,12 @@ What it does:
 What it does NOT protect against:
 
 - Kernel bugs. Namespaces share the host kernel; there is no seccomp filter and no VM.
-- Reading files: under bubblewrap the whole root filesystem is readable, except home
-  directories, /run and /tmp. Under ``unshare`` the filesystem is also writable wherever your
-  user may write, and under ``none`` nothing at all is contained.
+- Reading files: the whole root filesystem is readable, except home directories, /run and
+  /tmp; under ``none`` nothing at all is contained, and the filesystem is writable wherever
+  your user may write.
+- Unix sockets of host services outside /run (where some put them) stay connectable: a
+  read-only mount does not stop ``connect()``. Abstract sockets and the network do not reach
+  out of the network namespace.
 - Resource exhaustion across processes: memory and file size are per-process limits, and when
   running as root the process limit does not apply, so a fork bomb is stopped by the time limit,
   not before. A program may widen its CPU affinity again; there are no cgroups.

@@ -6,21 +6,19 @@ import json
 import os
 import select
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from chattasks.errors import SandboxError, ServerLost
-from chattasks.sandbox._forkserver import remove
+from chattasks.sandbox._inside import command
+from chattasks.sandbox._inside.cleanup import remove
+from chattasks.sandbox._inside.protocol import decode, encode
 from chattasks.sandbox.isolation import Isolation, clean_env, wrap_command
 
-_HEADER = struct.Struct(">I")
-_SERVER_SOURCE = Path(__file__).with_name("_forkserver.py")
 _START_SECONDS = 30.0
 _REPLY_GRACE_SECONDS = 15.0
 _STDERR_TAIL = 2000
@@ -57,7 +55,7 @@ class ForkServer:
 
     def start(self) -> None:
         """Start the server and wait until it has loaded its modules. Raises SandboxError."""
-        if self.isolation is Isolation.BWRAP:
+        if self.isolation.has_private_tmp:
             root, wipe = "/tmp", ["/tmp", "/dev/shm"]
         else:
             _sweep_stale_roots()
@@ -73,7 +71,7 @@ class ForkServer:
             "processes": PROCESSES if self.isolation.has_pid_namespace else None,
             "die_with_server": not self.isolation.has_pid_namespace,
         }
-        argv = [self.python, "-I", "-c", _SERVER_SOURCE.read_text(), json.dumps(config)]
+        argv = command(self.python, "server", json.dumps(config))
         self.stderr = tempfile.TemporaryFile()
         self.pending.clear()
         self.runs = 0
@@ -101,9 +99,8 @@ class ForkServer:
         after killing it."""
         if self.process is None or self.process.stdin is None or not self.alive:
             raise ServerLost("the sandbox is not running")
-        body = json.dumps(request).encode()
         try:
-            self.process.stdin.write(_HEADER.pack(len(body)) + body)
+            self.process.stdin.write(encode(request))
             self.process.stdin.flush()
             reply = self._receive(time.monotonic() + request["timeout"] + _REPLY_GRACE_SECONDS)
         except (OSError, ServerLost) as exc:
@@ -146,13 +143,7 @@ class ForkServer:
         if self.process is None or self.process.stdout is None:
             raise ServerLost("the sandbox is not running")
         fd = self.process.stdout.fileno()
-        while True:
-            if len(self.pending) >= _HEADER.size:
-                (size,) = _HEADER.unpack(self.pending[: _HEADER.size])
-                if len(self.pending) >= _HEADER.size + size:
-                    body = bytes(self.pending[_HEADER.size : _HEADER.size + size])
-                    del self.pending[: _HEADER.size + size]
-                    return json.loads(body)
+        while (reply := decode(self.pending)) is None:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise ServerLost("no answer in time")
@@ -160,6 +151,7 @@ class ForkServer:
             if not chunk:
                 raise ServerLost(f"it exited ({self._stderr_tail()})")
             self.pending += chunk
+        return reply
 
     def _stderr_tail(self) -> str:
         """The end of what the server wrote to its stderr, for error messages."""

@@ -43,7 +43,8 @@ class SandboxPool:
 
     `workers` sandboxes (default: one per CPU this process may use), each running `python`
     (default: this interpreter) with the `preload` modules imported once, under `isolation`
-    (see `resolve_isolation`; "none" needs `allow_unsafe=True`). A program that hangs, crashes,
+    ("auto", "bwrap", "unshare-ro" or "none", which needs `allow_unsafe=True`; see
+    `resolve_isolation`). A program that hangs, crashes,
     floods its output or kills its own server affects only its own result: the server is
     restarted and the next program gets a fresh one. Use it as a context manager, or call
     `close()`.

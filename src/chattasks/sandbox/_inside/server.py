@@ -1,85 +1,32 @@
 """The fork server that lives inside a sandbox and runs one program at a time in a fresh child.
 
-The host starts it as ``python -I -c <this source> <config json>`` under the chosen isolation and
-talks to it over its stdin (requests) and stdout (replies): each message is a 4-byte big-endian
-length and a JSON object. It imports the common modules once, then for every request forks a
-child that starts its own session, gets a fresh working directory, /dev/null as stdin, pipes as
-stdout and stderr, a private verdict pipe on fd 3, rlimits, and runs the program as ``__main__``.
-
-The verdict: only after the program's last line has run does the child write
-``ok <token> <pid>`` to fd 3, with a random token made for that run, and exit 0. Anything else
-(an exception, SystemExit, os._exit, a signal, the time limit) is a failure, whatever the program
-printed. When the child is gone, or its time is up, every process it left is killed: with a PID
-namespace (the server is PID 1) by ``kill(-1, SIGKILL)``, else its process group. Its directory
-and, in a private /tmp, everything else it wrote is removed before the next run.
-
-Standard library only: this file runs under whatever interpreter the sandbox uses, without
-chattasks installed. It never imports anything from chattasks.
+The host starts it under the chosen isolation (see `chattasks.sandbox._inside`) and talks to it
+over its stdin (requests) and stdout (replies) with `protocol.Channel`. It imports the common
+modules once, then for every request forks a child (`child.run_child`) and watches it. When the
+child is gone, or its time is up, every process it left is killed: with a PID namespace (the
+server is PID 1) by ``kill(-1, SIGKILL)``, else its process group. Its directory and, in a
+private /tmp, everything else it wrote is removed (`cleanup.remove`) before the next run.
 """
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import importlib
 import json
-import math
 import os
-import resource
 import selectors
 import signal
-import stat
-import struct
 import sys
 import tempfile
 import time
-import traceback
-import types
 
-_HEADER = struct.Struct(">I")
-VERDICT_FD = 3
+from .child import SETUP_FAILED, run_child
+from .cleanup import mount_points, remove
+from .protocol import Channel, HostGone
+
 _MAX_VERDICT = 4096
 _DRAIN_SECONDS = 1.0
 _REAP_SECONDS = 5.0
-_MIB = 1024 * 1024
-
-
-class HostGone(Exception):
-    """The host closed the control pipe: time to stop everything and leave."""
-
-
-class Channel:
-    """Length-prefixed JSON messages over two file descriptors."""
-
-    def __init__(self, read_fd: int, write_fd: int) -> None:
-        self.read_fd = read_fd
-        self.write_fd = write_fd
-        self.pending = bytearray()
-
-    def fill(self) -> None:
-        """Read what is waiting on the control pipe; raise HostGone at end of file."""
-        data = os.read(self.read_fd, 1 << 16)
-        if not data:
-            raise HostGone
-        self.pending += data
-
-    def receive(self) -> dict:
-        """Block until one whole message has arrived and return it."""
-        while len(self.pending) < _HEADER.size:
-            self.fill()
-        (size,) = _HEADER.unpack(self.pending[: _HEADER.size])
-        while len(self.pending) < _HEADER.size + size:
-            self.fill()
-        body = bytes(self.pending[_HEADER.size : _HEADER.size + size])
-        del self.pending[: _HEADER.size + size]
-        return json.loads(body)
-
-    def send(self, message: dict) -> None:
-        """Write one message."""
-        body = json.dumps(message).encode()
-        data = memoryview(_HEADER.pack(len(body)) + body)
-        while data:
-            data = data[os.write(self.write_fd, data) :]
 
 
 class Capture:
@@ -91,125 +38,14 @@ class Capture:
         self.dropped = 0
 
     def add(self, chunk: bytes) -> None:
+        """Keep what fits of `chunk`, count the rest."""
         room = self.limit - len(self.data)
         self.data += chunk[:room]
         self.dropped += max(0, len(chunk) - room)
 
     def text(self) -> str:
+        """What was kept, decoded (bad bytes replaced)."""
         return self.data.decode("utf-8", errors="replace")
-
-
-def set_limit(which: int, value: int) -> None:
-    """Set soft and hard limit to `value`, or to the current hard limit when that is lower."""
-    hard = resource.getrlimit(which)[1]
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    try:
-        resource.setrlimit(which, (value, value))
-    except (ValueError, OSError):
-        pass
-
-
-def move_fd(fd: int, target: int) -> None:
-    """Make `target` a copy of `fd`, inheritable only for stdin/stdout/stderr."""
-    os.dup2(fd, target, inheritable=target <= 2)
-
-
-def close_other_fds(keep: int) -> None:
-    """Close every descriptor above `keep` (one close_range call where the libc has it)."""
-    try:
-        highest = os.sysconf("SC_OPEN_MAX")
-    except (OSError, ValueError):
-        highest = 1 << 16
-    os.closerange(keep + 1, max(highest, keep + 1))
-
-
-def run_child(
-    config: dict, request: dict, fds: tuple[int, int, int], workdir: str, token: str, server_pid: int
-) -> None:
-    """Everything that happens in the forked child. Never returns."""
-    exit_now = os._exit
-    write = os.write
-    try:
-        os.setsid()
-        if config.get("die_with_server"):  # no PID namespace: make sure we die with the server
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-            if os.getppid() != server_pid:
-                exit_now(73)
-        sources = [os.open(os.devnull, os.O_RDONLY), *fds]
-        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in sources]  # clear of the targets 0-3
-        for target, fd in enumerate(high):
-            move_fd(fd, target)
-        close_other_fds(VERDICT_FD)
-        os.chdir(workdir)
-        os.umask(0o077)
-        os.environ.update(HOME=workdir, TMPDIR=workdir, PWD=workdir)
-        tempfile.tempdir = None
-        if request.get("cpu") is not None and hasattr(os, "sched_setaffinity"):
-            try:
-                os.sched_setaffinity(0, {request["cpu"]})
-            except OSError:
-                pass
-        cpu_seconds = math.ceil(request["timeout"]) + 1
-        set_limit(resource.RLIMIT_CORE, 0)
-        set_limit(resource.RLIMIT_FSIZE, config["file_mb"] * _MIB)
-        set_limit(resource.RLIMIT_NOFILE, config["open_files"])
-        if config.get("processes") and hasattr(resource, "RLIMIT_NPROC"):
-            set_limit(resource.RLIMIT_NPROC, config["processes"])
-        if request.get("memory_mb"):
-            set_limit(resource.RLIMIT_AS, request["memory_mb"] * _MIB)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-        stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
-        stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
-        stdin = open(0, encoding="utf-8", closefd=False)
-        for name, stream in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
-            setattr(sys, name, stream)
-            setattr(sys, f"__{name}__", stream)
-        path = os.path.join(workdir, "main.py")
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(request["code"])
-        main = types.ModuleType("__main__")
-        main.__file__ = path
-        sys.modules["__main__"] = main
-        sys.argv = [path]
-        verdict = f"ok {token} {os.getpid()}\n".encode()
-        token = ""
-        format_exception = traceback.format_exception
-        base_exception = BaseException
-        memory_error = MemoryError
-        run = exec
-    except BaseException:
-        exit_now(71)
-    try:
-        run(compile(request["code"], path, "exec"), main.__dict__)
-    except base_exception as exc:  # the program failed: say why, never say it passed
-        try:
-            kind = "memory" if isinstance(exc, memory_error) else "exc"
-            stderr.write(
-                "".join(
-                    format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
-                )
-            )
-            detail = str(exc)
-            summary = type(exc).__name__ + (f": {detail}" if detail else "")
-            summary = summary[:300].replace("\n", " ")
-            write(VERDICT_FD, f"{kind} {summary}\n".encode())
-        except BaseException:
-            pass
-        try:
-            stdout.flush()
-            stderr.flush()
-        finally:
-            exit_now(1)
-    try:
-        stdout.flush()
-        stderr.flush()
-    except BaseException:
-        exit_now(1)
-    write(VERDICT_FD, verdict)
-    exit_now(0)
 
 
 class Server:
@@ -384,60 +220,6 @@ class Server:
         return not any(os.path.lexists(target) for target in targets)
 
 
-def mount_points() -> set[str]:
-    """Where something is mounted in this sandbox (the programs cannot change that)."""
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
-            return {line.split()[4] for line in handle if len(line.split()) > 4}
-    except OSError:
-        return set()
-
-
-def remove(path: str) -> None:
-    """Delete a file or a whole tree, giving back any permission the program took away. Never
-    recurses and never builds long paths, however deep the program nested its directories:
-    each directory's subdirectories are moved up beside it before it is emptied. Never raises;
-    whatever could not be removed stays (the caller checks for it)."""
-    try:
-        if not os.path.isdir(path) or os.path.islink(path):
-            os.unlink(path)
-            return
-    except OSError:
-        return
-    tag = os.urandom(6).hex()
-    moved = 0
-    pending = [path]
-    while pending:
-        directory = pending.pop()
-        try:
-            os.chmod(directory, stat.S_IRWXU)
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if not entry.is_dir(follow_symlinks=False):
-                    os.unlink(entry.path)
-                elif directory == path:
-                    pending.append(entry.path)
-                else:
-                    moved += 1
-                    target = os.path.join(path, f".removing-{tag}-{moved}")
-                    os.rename(entry.path, target)
-                    pending.append(target)
-            except OSError:
-                pass
-        if directory != path:
-            try:
-                os.rmdir(directory)
-            except OSError:
-                pass
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
-
-
 def judge(request: dict, token: str, pid: int, status: int, timed_out: bool, verdict: str) -> dict:
     """Decide how the run ended from what the harness saw, never from what the program printed."""
     code = os.waitstatus_to_exitcode(status)
@@ -455,7 +237,7 @@ def judge(request: dict, token: str, pid: int, status: int, timed_out: bool, ver
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
         error = f"killed by {name}"
-    elif code == 71:
+    elif code == SETUP_FAILED:
         error = "the sandbox could not set the program up"
     else:
         error = f"exited with code {code} before finishing"
@@ -485,7 +267,3 @@ def main() -> None:
         if server.pid_namespace:
             server.kill_all(0)
     os._exit(0)
-
-
-if __name__ == "__main__":
-    main()
