@@ -54,7 +54,7 @@ def make_run(
     fingerprints: dict[str, str] | None = None,
     limit: int | None = None,
     num_samples: int = 1,
-    model: str = "m",
+    model: str | None = "m",
 ) -> RunDirectory:
     """A run directory as chattasks eval leaves it: run.json (real writer) and one journal per task."""
     run = RunDirectory(path)
@@ -405,6 +405,18 @@ def test_tasks_in_one_run_only_and_acc_norm(tmp_path):
     assert comparison.skipped == {"T": f"no acc_norm in {tmp_path / 'a'}, {tmp_path / 'b'}"}
     with pytest.raises(ValueError, match="metric"):
         compare_runs([tmp_path / "a", tmp_path / "b"], metric="f1")
+
+
+def test_runs_are_named_by_their_model(tmp_path):
+    make_run(tmp_path / "a", {"T": binary("T", [1])}, model="named")
+    make_run(tmp_path / "b", {"T": binary("T", [1])}, model=None)
+    (tmp_path / "b" / "results.json").write_text(json.dumps({"tasks": {}, "model": {"model": "embedded"}}))
+    report = compare_runs([tmp_path / "a", tmp_path / "b"])
+    assert [(run.model, run.backend) for run in report.runs] == [
+        ("named", "callable"),
+        ("embedded", "callable"),
+    ]
+    assert report.baseline.path == str(tmp_path / "a")
 
 
 def test_usage_errors(tmp_path):

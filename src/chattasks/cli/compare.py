@@ -28,13 +28,14 @@ def compare_command(
     runs: Annotated[
         list[Path],
         typer.Argument(
-            metavar="RUN_A RUN_B [RUN_C ...]",
-            help="Run directories written by chattasks eval; the first is the baseline the others are compared with.",
+            metavar="RUN_DIR",
+            help="Two or more run directories written by chattasks eval: RUN_A RUN_B [RUN_C ...]; the first "
+            "is the baseline the others are compared with.",
         ),
     ],
     tasks: Annotated[
         Optional[str],  # noqa: UP045 - typer needs Optional on Python 3.10
-        typer.Option(help="Comma-separated tasks to compare (default: every task of the baseline)."),
+        typer.Option(help="Comma-separated tasks to compare (default: every task both runs evaluated)."),
     ] = None,
     allow_different_data: Annotated[
         bool,
@@ -139,7 +140,7 @@ def comparison_table(comparison: Comparison, label: str, report: CompareReport) 
         title=f"{label} vs A ({report.metric}, paired)",
         title_justify="left",
         box=box.SIMPLE_HEAD,
-        padding=(0, 0, 0, 1),
+        padding=0,
         pad_edge=False,
     )
     for column in ("task", "n", "A", label, f"Δ {label}−A", "95% CI", "p", "p Holm", "+/−"):

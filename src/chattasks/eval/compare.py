@@ -35,7 +35,6 @@ import math
 import os
 import zlib
 from collections.abc import Sequence
-from typing import Any
 
 from chattasks.errors import IncomparableRuns
 from chattasks.eval import stats
@@ -123,15 +122,14 @@ def _compare(
         paired[name] = task
     results = [_task_comparison(task, _same_data(task), metric) for task in paired.values()]
     adjusted = stats.holm([result.p_value for result in results])
-    tasks = {result.task: _with(result, p_holm=p) for result, p in zip(results, adjusted, strict=True)}
+    tasks = {
+        result.task: dataclasses.replace(result, p_holm=p)
+        for result, p in zip(results, adjusted, strict=True)
+    }
     overall = _overall(list(paired.values()), seed, resamples)
     only_a = [t for t in names_a if t not in names_b]
     only_b = [t for t in names_b if t not in names_a]
     return Comparison(a.info, b.info, tasks, overall, only_a, only_b, skipped)
-
-
-def _with(result: TaskComparison, **changes: Any) -> TaskComparison:
-    return dataclasses.replace(result, **changes)
 
 
 def _same_data(task: PairedTask) -> bool | None:

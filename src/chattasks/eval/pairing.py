@@ -29,7 +29,8 @@ METRICS = ("acc", "acc_norm")
 
 @dataclass(frozen=True)
 class RunInfo:
-    """One run as a comparison names it: its directory, model and backend."""
+    """One run as a comparison names it: its directory, model (run.json's, else the description in
+    results.json, e.g. for the embedded default model) and backend."""
 
     path: str
     model: str | None
@@ -127,14 +128,16 @@ def load_run(path: str | os.PathLike[str] | RunDirectory) -> LoadedRun:
     stored = directory.read_run()
     settings = RunSettings.from_json(stored.get("settings", {}))
     results: dict[str, dict[str, Any]] = {}
+    model = settings.model
     if directory.results_file.is_file():
         try:
             payload = json.loads(directory.results_file.read_text(encoding="utf-8"))
             results = {name: dict(value) for name, value in (payload.get("tasks") or {}).items()}
+            model = model or (payload.get("model") or {}).get("model")
         except (OSError, ValueError, AttributeError, TypeError):
             results = {}
     tasks = list(settings.tasks) or list(results)
-    info = RunInfo(str(directory.path), settings.model, settings.backend, tasks)
+    info = RunInfo(str(directory.path), model, settings.backend, tasks)
     return LoadedRun(info, directory, settings, dict(stored.get("fingerprints") or {}), results)
 
 
