@@ -19,7 +19,8 @@
     ├── SpecError                       (also ValueError) a mixture spec file is malformed; names file, table, key
     ├── RenderError                     (also ValueError) a conversation cannot be rendered with exact loss masks
     └── RunDirError                     (also ValueError) a run directory cannot be used or resumed as asked
-        └── JournalVersionError         a journal line of a schema version this chattasks does not know
+        ├── JournalVersionError         a journal line of a schema version this chattasks does not know
+        └── IncomparableRuns            two runs evaluated different data for a task (compare); names it
 
 Warnings: ``SandboxWarning`` (a ``UserWarning``) when untrusted code runs with weaker isolation
 than bubblewrap.
@@ -128,3 +129,7 @@ class SpecError(ChattasksError, ValueError):
 
 class RenderError(ChattasksError, ValueError):
     """A tokenizer or chat template cannot give exact loss masks (missing special tokens, unlocatable spans)."""
+
+
+class IncomparableRuns(RunDirError):
+    """Two runs cannot be compared as asked: a task's data differ (``chattasks compare``); names the task."""

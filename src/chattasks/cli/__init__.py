@@ -1,8 +1,8 @@
 """The ``chattasks`` command: one typer app, one module per group of subcommands.
 
 Tasks: ``list``, ``show``, ``validate`` (``cli.tasks``). Evaluation: ``eval`` (``cli.eval``),
-``regrade`` (``cli.regrade``). Fine-tuning data: ``stats``, ``export``, ``check-template``
-(``cli.sft``). Every command prints errors and exits as ``cli.console`` documents.
+``regrade`` (``cli.regrade``), ``compare`` (``cli.compare``). Fine-tuning data: ``stats``,
+``export``, ``check-template`` (``cli.sft``). Every command prints errors and exits as ``cli.console`` documents.
 Command modules import the library and ``cli.console``, never each other or this package.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typer
 
+from chattasks.cli import compare as compare_commands
 from chattasks.cli import eval as eval_commands
 from chattasks.cli import regrade as regrade_commands
 from chattasks.cli import sft as sft_commands
@@ -28,6 +29,7 @@ app.command("show")(task_commands.show)
 app.command("validate")(task_commands.validate)
 app.command("eval")(eval_commands.eval_command())
 app.command("regrade")(regrade_commands.regrade_command)
+app.command("compare")(compare_commands.compare_command)
 app.command("stats")(sft_commands.stats)
 app.command("export")(sft_commands.export)
 app.command("check-template")(sft_commands.check_template)
