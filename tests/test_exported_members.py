@@ -28,6 +28,7 @@ def test_public_surface_is_pinned():
         "GSM8K",
         "GenerationConfig",
         "HumanEval",
+        "IncomparableRuns",
         "InvalidConversation",
         "JournalVersionError",
         "MMLU",
@@ -56,6 +57,7 @@ def test_public_surface_is_pinned():
         "UnknownTask",
         "__version__",
         "build_task",
+        "compare_runs",
         "conversation_problems",
         "default_eval_tasks",
         "evaluate_model",
@@ -119,3 +121,23 @@ def test_nanochat_imports_work_verbatim():
     assert Task is chattasks.Task and TaskMixture is chattasks.TaskMixture
     assert TaskSequence is chattasks.TaskSequence and render_mc is chattasks.render_mc
     assert CustomJSON is chattasks.CustomJSON
+
+
+def test_the_sandbox_surface_is_pinned():
+    import chattasks.sandbox as sandbox
+
+    assert sandbox.__all__ == [
+        "DEFAULT_MAX_OUTPUT",
+        "DEFAULT_MEMORY_MB",
+        "DEFAULT_TIMEOUT",
+        "Isolation",
+        "RunSummary",
+        "SandboxPool",
+        "SandboxResult",
+        "SandboxWarning",
+        "Status",
+        "default_pool",
+        "resolve_isolation",
+        "run_program",
+        "set_default_pool",
+    ]

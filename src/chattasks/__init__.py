@@ -23,6 +23,7 @@ _EXPORTS = {
     "Failure": "chattasks.eval.record",
     "GSM8K": "chattasks.tasks.gsm8k",
     "GenerationConfig": "chattasks.eval.backends.base",
+    "IncomparableRuns": "chattasks.errors",
     "HumanEval": "chattasks.tasks.humaneval",
     "InvalidConversation": "chattasks.errors",
     "JournalVersionError": "chattasks.errors",
@@ -51,6 +52,7 @@ _EXPORTS = {
     "UnknownBackend": "chattasks.errors",
     "UnknownTask": "chattasks.errors",
     "build_task": "chattasks.registry",
+    "compare_runs": "chattasks.eval.compare",
     "conversation_problems": "chattasks.conversation",
     "default_eval_tasks": "chattasks.registry",
     "evaluate_model": "chattasks.eval.runner",
@@ -88,6 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ChattasksError,
         DataError,
         DatasetNotFound,
+        IncomparableRuns,
         InvalidConversation,
         JournalVersionError,
         NotSupported,
@@ -108,6 +111,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from chattasks.eval.backends.base import GenerationConfig
     from chattasks.eval.backends.callable import CallableBackend
+    from chattasks.eval.compare import compare_runs
     from chattasks.eval.record import Failure, SampleRecord
     from chattasks.eval.regrade import regrade
     from chattasks.eval.results import EvalResults
