@@ -96,6 +96,8 @@ def row_to_conversation(row: dict[str, Any]) -> Conversation:
 class GSM8K(Task):
     """GSM8K word problems (generative); ``subset`` main|socratic, ``split`` train|test."""
 
+    tools = ("calculator",)
+
     def __init__(self, subset: str, split: str, *, data_dir: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if subset not in SUBSETS:
