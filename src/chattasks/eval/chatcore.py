@@ -36,16 +36,14 @@ class Solved(Protocol):
 
 
 def chatcore(results: Mapping[str, Solved]) -> tuple[float | None, str | None]:
-    """(ChatCORE, None) when all of nanochat's five tasks have results, else (None, why not)."""
+    """(ChatCORE, None) when all of nanochat's five tasks have results, else (None, why not: the
+    tasks not run, or run with no question evaluated)."""
     missing = [name for name in CHATCORE_BASELINES if name not in results]
     if missing:
-        return (
-            None,
-            f"needs ARC-Easy, ARC-Challenge, MMLU, GSM8K and HumanEval; not run: {', '.join(missing)}",
-        )
+        return None, f"not run: {', '.join(missing)}"
     empty = [name for name in CHATCORE_BASELINES if results[name].any_pass is None]
     if empty:
-        return None, f"no question evaluated yet for {', '.join(empty)}"
+        return None, f"nothing evaluated yet: {', '.join(empty)}"
     total = 0.0
     for name, baseline in CHATCORE_BASELINES.items():
         solved = results[name].any_pass

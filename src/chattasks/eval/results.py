@@ -20,8 +20,8 @@ Extraction failures (``no_answer``, ``not_a_letter``), replies cut off inside th
 samples, next to the accuracy; they score 0 inside it.
 
 nanochat's own ChatCORE (``chatcore``: fixed baselines, its five tasks only, a generative question
-solved when any sample passes) is reported beside the centred mean when those five tasks ran, and
-results.json says why it is absent otherwise.
+solved when any sample passes) is reported beside the centred mean when those five tasks ran;
+otherwise results.json says why it is absent (and the table does, when some of them ran).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chattasks.eval.chatcore import chatcore
+from chattasks.eval.chatcore import CHATCORE_BASELINES, chatcore
 from chattasks.eval.record import SampleRecord
 
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
@@ -294,8 +294,11 @@ class EvalResults:
             )
         table.add_section()
         table.add_row("centred mean", "", "", "", "", "", _fmt(self.centered_mean), style="bold")
-        absent = self.chatcore_absent
-        table.add_row("nanochat ChatCORE", "", "", "", absent or "", "", _fmt(self.chatcore), style="bold")
+        if set(self.tasks) & set(CHATCORE_BASELINES):  # a run of other tasks gets no ChatCORE line
+            absent = self.chatcore_absent
+            table.add_row(
+                "nanochat ChatCORE", "", "", "", absent or "", "", _fmt(self.chatcore), style="bold"
+            )
         return table
 
 

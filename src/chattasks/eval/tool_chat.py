@@ -180,33 +180,36 @@ def openai_calls(message: Mapping[str, Any]) -> list[RequestedCall]:
 
 
 def parse_template_calls(text: str, turn: int = 0) -> tuple[str, list[RequestedCall]]:
-    """(the text before the first call, the calls) of a reply a chat-template model wrote."""
-    objects: list[Any] = []
+    """(the text before the first call, the calls) of a reply a chat-template model wrote; a call
+    that is not JSON naming a tool is kept with no name (the calculator answers it with an error)."""
+    found: list[tuple[Any, str]] = []  # (parsed JSON or None, its text)
     head = text
     blocks = list(_TOOL_CALL_BLOCK.finditer(text))
     mistral = _MISTRAL_CALLS.search(text)
     if blocks:
         head = text[: blocks[0].start()]
-        objects = [_json_or_none(block.group(1)) for block in blocks]
+        found = [(_json_or_none(block.group(1)), block.group(1)) for block in blocks]
     elif mistral is not None:
         head = text[: mistral.start()]
-        parsed = _json_or_none(mistral.group(1))
-        objects = parsed if isinstance(parsed, list) else [parsed]
-    else:
-        parsed = _json_or_none(text.strip()) if text.strip().startswith("{") else None
+        found = [(_json_or_none(mistral.group(1)), mistral.group(1))]
+    elif text.strip().startswith("{"):
+        parsed = _json_or_none(text.strip())
         if isinstance(parsed, dict) and "name" in parsed:
-            head, objects = "", [parsed]
-    flat: list[Any] = []
-    for item in objects:
-        flat.extend(item if isinstance(item, list) else [item])
+            head, found = "", [(parsed, text.strip())]
+    flat: list[tuple[Any, str]] = []
+    for parsed, raw in found:
+        if isinstance(parsed, list):
+            flat.extend((item, json.dumps(item)) for item in parsed)
+        else:
+            flat.append((parsed, raw))
     calls = []
-    for number, item in enumerate(flat):
+    for number, (item, raw) in enumerate(flat):
         name = item.get("name") if isinstance(item, dict) else None
         if isinstance(name, str):
             arguments = item.get("arguments", item.get("parameters", {}))
             calls.append(RequestedCall(f"call_{turn}_{number}", name, arguments))
         else:
-            calls.append(RequestedCall(f"call_{turn}_{number}", "?", json.dumps(item)))
+            calls.append(RequestedCall(f"call_{turn}_{number}", "", raw))
     return (head if calls else text), calls
 
 

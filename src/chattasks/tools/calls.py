@@ -82,6 +82,8 @@ def call_calculator(expression: str, position: int) -> ToolCall:
 def call_named(name: str, arguments: Any, position: int) -> ToolCall:
     """A call requested by name with JSON ``arguments`` (a string or an object): the calculator's
     ``expression`` evaluated; any other tool or malformed arguments an error."""
+    if not name:
+        return ToolCall(str(arguments)[:200], None, "a malformed tool call (no tool name)", position, name)
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
