@@ -68,14 +68,13 @@ def split_reasoning(text: str, tags: Sequence[TagPair] = DEFAULT_TAGS) -> Split:
     for match in pattern.finditer(text):
         tag = match.group()
         if depth == 0:
+            before = text[position : match.start()]
             if tag in openers:
-                answer.append(text[position : match.start()])
+                answer.append(before)
                 depth, close, start = 1, openers[tag], match.end()
-            elif not seen_tag:  # the block was opened in the prompt
-                blocks.append(text[position : match.start()])
-            else:  # a stray close tag: dropped
-                answer.append(text[position : match.start()])
-            position = match.end() if depth == 0 else position
+            else:  # a close tag with no block open: the prompt opened one (the first tag), else dropped
+                (answer if seen_tag else blocks).append(before)
+                position = match.end()
         elif tag == close:
             depth -= 1
             if depth == 0:
@@ -155,11 +154,12 @@ def parse_tags(value: str) -> tuple[TagPair, ...]:
 
 
 def normalize_tags(tags: Iterable[Sequence[str]] | None) -> tuple[TagPair, ...] | None:
-    """Tag pairs as tuples (JSON gives lists back); ValueError for anything but string pairs."""
+    """Tag pairs as tuples (JSON gives lists back); ValueError for anything but a non-empty list of
+    string pairs (a run always splits by some pair)."""
     if tags is None:
         return None
     pairs = []
-    for pair in tags:  # an empty list is refused below: a run always splits by some pair
+    for pair in tags:
         if isinstance(pair, str) or len(pair) != 2 or not all(isinstance(t, str) and t for t in pair):
             raise ValueError(f"reasoning_tags: expected (open, close) string pairs, got {pair!r}")
         pairs.append((pair[0], pair[1]))

@@ -108,9 +108,9 @@ class GenerativeScorer:
     def grade(self, task: Task, batch_name: str, replies: Sequence[Reply]) -> list[SampleRecord]:
         """The records of ``replies``, graded by the task that owns each question."""
         records = []
+        failure: Failure | None
         for question, sample, reading in replies:
             owner = owner_of(task, question.index)
-            failure: Failure | None
             if reading.truncated_in_reasoning:
                 extracted, score, failure = None, 0.0, Failure.TRUNCATED_IN_REASONING
             else:

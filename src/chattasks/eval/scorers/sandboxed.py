@@ -53,8 +53,8 @@ class SandboxScorer:
             else iter(())
         )
         records = []
+        failure: Failure | None
         for question, sample, reading in replies:
-            failure: Failure | None
             if reading.truncated_in_reasoning:
                 score, failure, details = 0.0, Failure.TRUNCATED_IN_REASONING, {}
             else:
