@@ -22,11 +22,8 @@ How each kind of question is asked:
   (``reasoning_content``, or ``reasoning``), the finish reason and, for one sample a request, the
   token counts of ``usage``.
 - ``generate`` with ``config.tools == "calculator"``: each sample is a tool conversation
-  (``eval.tool_chat``): ``tools`` holds ``CALCULATOR_SCHEMA``, every ``tool_calls`` entry is run by
-  the AST calculator and answered with a ``tool`` message, and the server is asked again, within
-  one ``max_new_tokens`` budget for the whole reply. A server that refuses ``tools`` (a 400/422
-  naming them) is an error saying how to turn tool calling on. Under ``auto`` no tools are
-  offered: whether a served model calls tools cannot be told without asking it.
+  (``openai_tools.tool_sample``). Under ``auto`` no tools are offered: whether a served model
+  calls tools cannot be told without asking it.
 - ``loglikelihoods``: ``completions`` with ``echo=true``, ``logprobs=1`` and ``max_tokens=0``
   (``1`` where the server insists on generating; the generated token is dropped, as lm-eval
   does), one request per context holding the context alone and context + each continuation.
@@ -44,6 +41,7 @@ from typing import Any, NoReturn
 from chattasks.conversation import assistant_text
 from chattasks.errors import BackendError, NotSupported
 from chattasks.eval.backends.base import BackendOption, Completion, GenerationConfig, LetterScores, Messages
+from chattasks.eval.backends.openai_tools import completion_of, parse_chat_with_usage, tool_sample
 from chattasks.eval.backends.openai_transport import (
     Rejected,
     Transport,
@@ -68,30 +66,6 @@ def wire_messages(messages: Messages) -> list[dict[str, str]]:
 def _reply(choice: dict[str, Any]) -> str:
     content = choice["message"].get("content")
     return content if isinstance(content, str) else ""
-
-
-def parse_chat_with_usage(data: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """``parse_chat_choices`` and the reply's ``usage`` (None when absent)."""
-    usage = data.get("usage") if isinstance(data, dict) else None
-    return parse_chat_choices(data), usage if isinstance(usage, dict) else None
-
-
-def completion_of(choice: dict[str, Any], usage: dict[str, Any] | None = None) -> Completion:
-    """A chat choice as a Completion: content, separate reasoning, finish reason and, from
-    ``usage`` (give it only when the request had one choice), the token counts."""
-    message = choice["message"]
-    reasoning = message.get("reasoning_content", message.get("reasoning"))
-    details = usage.get("completion_tokens_details") if usage else None
-    tokens = usage.get("completion_tokens") if usage else None
-    thought = details.get("reasoning_tokens") if isinstance(details, dict) else None
-    finish = choice.get("finish_reason")
-    return Completion(
-        _reply(choice),
-        reasoning if isinstance(reasoning, str) and reasoning else None,
-        finish if isinstance(finish, str) else None,
-        tokens if isinstance(tokens, int) else None,
-        thought if isinstance(thought, int) else None,
-    )
 
 
 def _top_logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -299,7 +273,7 @@ class OpenAIBackend:
             body["top_k"] = config.top_k
         try:
             if config.tools == "calculator":
-                return await gather([self._tool_sample(body, config, k) for k in range(config.num_samples)])
+                return await gather([tool_sample(self, body, config, k) for k in range(config.num_samples)])
             return await self._samples(body, config.num_samples)
         except Rejected as exc:
             if "top_k" in body and "top_k" in exc.server_message.lower():
@@ -331,47 +305,6 @@ class OpenAIBackend:
             ]
         )
         return replies + [completion_of(choices[0], usage) for choices, usage in extra]
-
-    async def _tool_sample(self, body: dict[str, Any], config: GenerationConfig, sample: int) -> Completion:
-        """One sample as a tool conversation, seeded ``seed + sample``."""
-        from chattasks.eval.tool_chat import ToolConversation, openai_calls
-        from chattasks.tools.calls import CALCULATOR_SCHEMA
-
-        conversation = ToolConversation(body["messages"], max_new_tokens=config.max_new_tokens)
-        while True:
-            request = {
-                **body,
-                "messages": conversation.messages,
-                "tools": [CALCULATOR_SCHEMA],
-                "max_tokens": conversation.remaining_tokens,
-                "seed": body["seed"] + sample,
-            }
-            try:
-                choices, usage = await self._transport.post(CHAT, request, parse_chat_with_usage)
-            except Rejected as exc:
-                if (
-                    self.tools_supported
-                    or exc.status not in (400, 422)
-                    or "tool" not in exc.server_message.lower()
-                ):
-                    raise
-                self.tools_supported = False
-                raise BackendError(
-                    f"{self.model}: the server refuses tools ({exc.server_message}); run with --tools none, "
-                    "or turn tool calling on (vLLM: --enable-auto-tool-choice --tool-call-parser ...)"
-                ) from exc
-            self.tools_supported = True
-            reply = completion_of(choices[0], usage)
-            more = conversation.add_turn(
-                reply.text,
-                openai_calls(choices[0]["message"]),
-                reasoning=reply.reasoning,
-                finish_reason=reply.finish_reason,
-                tokens=reply.tokens,
-                reasoning_tokens=reply.reasoning_tokens,
-            )
-            if not more:
-                return conversation.completion()
 
     async def _loglik_one(self, context: str, continuations: list[str]) -> list[tuple[float, int]]:
         if not continuations:
