@@ -12,6 +12,13 @@ can recompute with this module's functions:
 - ``/v1/completions`` with ``echo`` scores the prompt with ``tokenize`` (a BOS token, then words
   with their leading whitespace) and ``token_logprob``.
 
+With ``tools=True`` the fake model calls tools (``tool_turn``): a prompt holding ``calc: EXPR``
+sent with ``tools`` is answered with a ``tool_calls`` message calling the calculator on EXPR,
+and a conversation ending with ``tool`` messages with ``The result is #### <last tool content>``;
+``reject_tools=True`` refuses ``tools`` as vLLM does without tool calling on. With
+``reasoning=True`` it thinks first (``reasoning_reply``): the thought goes to
+``reasoning_content`` and the answer to ``content``, with a ``usage`` block counting both.
+
 Faults come from ``faults(request) -> kind | None``, called once per request; ``first_attempts``
 builds the usual schedule (each distinct request body fails its first attempt(s), then
 succeeds). Kinds: ``"500"``, ``"429"`` (with ``Retry-After``), ``"slow"`` (answers after
@@ -142,8 +149,12 @@ class FakeOpenAIServer:
         delay: float = 0.0,
         slow_seconds: float = 1.0,
         retry_after: str = "0",
+        tools: bool = False,
+        reject_tools: bool = False,
+        reasoning: bool = False,
     ) -> None:
         self.model = model
+        self.tools, self.reject_tools, self.reasoning = tools, reject_tools, reasoning
         self.logprobs, self.reject_logprobs = logprobs, reject_logprobs
         self.honour_n, self.reject_n, self.reject_top_k = honour_n, reject_n, reject_top_k
         self.echo, self.zero_max_tokens = echo, zero_max_tokens
@@ -206,6 +217,9 @@ class FakeOpenAIServer:
         return 404, _error(f"no route {path}")
 
     def _chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        extra = tool_or_reasoning_answer(self, body)
+        if extra is not None:
+            return extra
         if self.reject_logprobs and "logprobs" in body:
             return 400, _error("logprobs is not supported by this server")
         if self.reject_top_k and "top_k" in body:
@@ -276,6 +290,72 @@ class FakeOpenAIServer:
             )
         choices.reverse()
         return 200, {"id": "cmpl-fake", "object": "text_completion", "model": self.model, "choices": choices}
+
+
+CALC = re.compile(r"calc: (.+?)(?:\n|$)")
+
+
+def reasoning_reply(prompt: str, max_tokens: int) -> tuple[str, str, str]:
+    """(reasoning, content, finish reason) of the thinking fake model: it thinks about the prompt
+    in words, then answers; cut to ``max_tokens`` words in all, reasoning first."""
+    thought = f"The user asked: {prompt} Let me think it over carefully before I answer."
+    answer = "My answer is #### 42"
+    words = thought.split(" ") + answer.split(" ")
+    if len(words) <= max_tokens:
+        return thought, answer, "stop"
+    kept = thought.split(" ")[:max_tokens]
+    cut = max_tokens - len(thought.split(" "))
+    return " ".join(kept), " ".join(answer.split(" ")[:cut]) if cut > 0 else "", "length"
+
+
+def tool_turn(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The tool-calling fake model's message for ``messages``, or None when it has nothing to do
+    with tools (no ``calc:`` in the prompt and no tool answer to read)."""
+    if messages[-1].get("role") == "tool":
+        return {"role": "assistant", "content": f"The result is #### {messages[-1]['content']}"}
+    match = CALC.search(str(messages[-1].get("content", "")))
+    if match is None:
+        return None
+    call = {
+        "id": f"call_{len(messages)}",
+        "type": "function",
+        "function": {"name": "calculator", "arguments": json.dumps({"expression": match.group(1)})},
+    }
+    return {"role": "assistant", "content": None, "tool_calls": [call]}
+
+
+def tool_or_reasoning_answer(
+    fake: FakeOpenAIServer, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]] | None:
+    """The answer of the tool-calling or thinking fake model, or None to answer as the plain one."""
+    if "tools" in body and fake.reject_tools:
+        return 400, _error(
+            '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+        )
+    usage = None
+    if fake.tools and "tools" in body and (message := tool_turn(body["messages"])) is not None:
+        finish = "tool_calls" if message.get("tool_calls") else "stop"
+    elif fake.reasoning:
+        prompt = str(body["messages"][-1]["content"])
+        thought, answer, finish = reasoning_reply(prompt, int(body.get("max_tokens", 16)))
+        message = {"role": "assistant", "content": answer or None, "reasoning_content": thought}
+        thought_words, answer_words = len(thought.split(" ")), len(answer.split(" ")) if answer else 0
+        usage = {
+            "prompt_tokens": len(prompt.split(" ")),
+            "completion_tokens": thought_words + answer_words,
+            "completion_tokens_details": {"reasoning_tokens": thought_words},
+        }
+    else:
+        return None
+    reply: dict[str, Any] = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "model": fake.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+    }
+    if usage is not None:
+        reply["usage"] = usage
+    return 200, reply
 
 
 def _chat_logprobs(prompt: str, content: str, top: int) -> dict[str, Any]:

@@ -54,6 +54,11 @@ def backend(*servers_or_urls, **kwargs) -> OpenAIBackend:
     return OpenAIBackend("fake-model", base_urls=urls, **options)
 
 
+def texts(replies) -> list[list[str]]:
+    """The texts of ``generate``'s Completions."""
+    return [[reply.text for reply in samples] for samples in replies]
+
+
 def closed_port_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -177,8 +182,10 @@ def test_numeric_letters_of_real_arc_rows_are_scored(hub_dir):
         replies = b.generate(prompts, GenerationConfig(max_new_tokens=1))
     for conversation, result, (reply,) in zip(conversations, scores, replies):
         expected = mc_answer(conversation["messages"][0]["content"])
-        assert result.best() == expected == reply
-        assert task.evaluate(conversation, reply) == int(expected == conversation["messages"][-1]["content"])
+        assert result.best() == expected == reply.text
+        assert task.evaluate(conversation, reply.text) == int(
+            expected == conversation["messages"][-1]["content"]
+        )
 
 
 def test_without_logprobs_the_one_token_reply_is_parsed_and_the_method_recorded():
@@ -217,7 +224,7 @@ def test_greedy_generation_keeps_order_and_sends_the_settings(server):
     prompts = [[{"role": "user", "content": f"question {i} is here"}] for i in range(10)]
     with backend(server) as b:
         replies = b.generate(prompts, GenerationConfig(max_new_tokens=4, seed=7))
-    assert replies == [[f"You said: question {i}"] for i in range(10)]
+    assert texts(replies) == [[f"You said: question {i}"] for i in range(10)]
     body = server.requests_to(CHAT)[0]
     assert (body["max_tokens"], body["temperature"], body["seed"]) == (4, 0.0, 7)
     assert "top_k" not in body and "n" not in body
@@ -230,7 +237,7 @@ def test_sampling_asks_for_n_samples_with_top_k(server):
     expected = [
         chat_reply("hi", max_tokens=50, temperature=0.8, top_k=40, seed=5, sample=i) for i in range(3)
     ]
-    assert replies == expected
+    assert [r.text for r in replies] == expected
     assert len(server.requests_to(CHAT)) == 1 and server.requests_to(CHAT)[0]["n"] == 3
 
 
@@ -241,7 +248,7 @@ def test_a_server_ignoring_or_rejecting_n_is_asked_once_per_sample(server_kwargs
         (replies,) = b.generate([[{"role": "user", "content": "hi"}]], config)
         (again,) = b.generate([[{"role": "user", "content": "yo"}]], config)
     assert len(replies) == len(again) == 3
-    assert [r.split("seed=")[1].split(" ")[0] for r in replies] == ["5", "6", "7"]
+    assert [r.text.split("seed=")[1].split(" ")[0] for r in replies] == ["5", "6", "7"]
     assert all("n" not in body for body in fake.requests_to(CHAT)[-3:])  # remembered: n is not asked again
 
 
@@ -330,9 +337,9 @@ def test_retry_after_is_honoured():
     faults = first_attempts(["429"])
     with FakeOpenAIServer(faults=faults, retry_after="1") as fake, backend(fake) as b:
         start = time.monotonic()
-        assert b.generate([[{"role": "user", "content": "hi"}]], GenerationConfig(max_new_tokens=2)) == [
-            ["You said:"]
-        ]
+        assert texts(
+            b.generate([[{"role": "user", "content": "hi"}]], GenerationConfig(max_new_tokens=2))
+        ) == [["You said:"]]
         assert time.monotonic() - start >= 1.0
         assert len(fake.bodies) == 2
 
@@ -384,7 +391,7 @@ def test_requests_are_spread_round_robin_over_the_base_urls():
     chats = [[{"role": "user", "content": f"n{i}"}] for i in range(20)]
     with FakeOpenAIServer() as one, FakeOpenAIServer() as two, backend(one, two) as b:
         replies = b.generate(chats, GenerationConfig(max_new_tokens=3))
-    assert replies == [[f"You said: n{i}"] for i in range(20)]
+    assert texts(replies) == [[f"You said: n{i}"] for i in range(20)]
     assert len(one.bodies) == len(two.bodies) == 10
 
 
@@ -393,7 +400,7 @@ def test_a_dead_url_fails_over_to_a_live_one():
     with FakeOpenAIServer() as live, backend(closed_port_url(), live, max_retries=1, backoff=5.0) as b:
         start = time.monotonic()
         replies = b.generate(chats, GenerationConfig(max_new_tokens=3))
-    assert replies == [[f"You said: n{i}"] for i in range(20)]
+    assert texts(replies) == [[f"You said: n{i}"] for i in range(20)]
     assert len(live.bodies) == 20
     assert time.monotonic() - start < 5.0  # failing over needs no backoff
 
@@ -416,7 +423,7 @@ def test_works_inside_a_running_event_loop_and_from_other_threads(server):
         async def inside_a_loop():
             return b.generate(chat, config)
 
-        assert asyncio.run(inside_a_loop()) == [["You said: hi"]]
+        assert texts(asyncio.run(inside_a_loop())) == [["You said: hi"]]
         results = []
         threads = [
             threading.Thread(target=lambda: results.append(b.generate(chat, config))) for _ in range(3)
@@ -425,7 +432,7 @@ def test_works_inside_a_running_event_loop_and_from_other_threads(server):
             thread.start()
         for thread in threads:
             thread.join()
-        assert results == [[["You said: hi"]]] * 3
+        assert [texts(result) for result in results] == [[["You said: hi"]]] * 3
 
 
 def test_close_stops_the_loop_thread_and_a_later_call_restarts_it(server):
@@ -436,7 +443,7 @@ def test_close_stops_the_loop_thread_and_a_later_call_restarts_it(server):
     b.close()
     b.close()
     assert not loop_thread.is_alive()
-    assert b.generate([[{"role": "user", "content": "a b"}]], GenerationConfig(max_new_tokens=3)) == [
+    assert texts(b.generate([[{"role": "user", "content": "a b"}]], GenerationConfig(max_new_tokens=3))) == [
         ["You said: a"]
     ]
     b.close()

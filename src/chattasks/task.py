@@ -69,6 +69,10 @@ class Task:
         self._view: range | None = None  # set only by slices a start/stop/step cannot express
 
     # ----- what a subclass provides -------------------------------------------------------
+    tools: tuple[str, ...] = ()
+    """Tools the task's conversations call (``("calculator",)`` for GSM8K and SpellingBee): a run
+    with ``--tools auto`` offers them to a model that can call tools."""
+
     @property
     def eval_type(self) -> str:
         """How the task is graded: 'categorical' (pick among letters) or 'generative' (free text)."""

@@ -25,6 +25,8 @@ from chattasks.cli.console import DataDirOption, ExitCode, console, err_console,
 from chattasks.eval.backends import BACKENDS, backend_options
 from chattasks.eval.backends.base import BackendOption, GenerationConfig
 from chattasks.eval.journal import RunDirectory
+from chattasks.eval.reasoning import parse_tags
+from chattasks.eval.settings import RunSettings
 
 CLI_BACKENDS = [name for name in BACKENDS if name != "callable"]
 """The backends a command line can name (the callable backend evaluates a Python function)."""
@@ -114,6 +116,20 @@ def _run(
     k: Annotated[Optional[str], typer.Option("--k", help="pass@k values to report, e.g. 1,10.")] = None,  # noqa: UP045
     data_dir: DataDirOption = None,
     seed: Annotated[Optional[int], typer.Option(help="Sampling seed (default 42).")] = None,  # noqa: UP045
+    tools: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            help="Tools during generation: calculator, none, or auto (default: the calculator on tasks "
+            "whose training data calls it, GSM8K and SpellingBee, when the model can call tools)."
+        ),
+    ] = None,
+    reasoning_tags: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            help="Reasoning tag pairs split off before grading, OPEN,CLOSE;OPEN,CLOSE "
+            "(default <think>,</think>, plus the pairs the chat template names)."
+        ),
+    ] = None,
     **backend_flags: Any,
 ) -> None:
     """Evaluate a chat model on tasks; print the results table and write RUN_DIR/results.json."""
@@ -134,6 +150,8 @@ def _run(
             "num_samples": num_samples,
             "max_new_tokens": max_new_tokens,
             "seed": seed,
+            "tools": tools,
+            "reasoning_tags": parse_tags(reasoning_tags) if reasoning_tags is not None else None,
         },
         batch_size=batch_size,
         k=k,
@@ -204,6 +222,7 @@ def _stored(output: Path | None) -> tuple[dict[str, Any], dict[str, Any], list[i
         raise ValueError("--resume needs --output RUN_DIR (the run to continue)")
     run = RunDirectory(output).read_run()
     settings = run.get("settings", {})
+    settings = {**settings, "generation": RunSettings.from_json(settings).generation.to_dict()}
     options = {**run.get("options", {}), **settings.get("backend_options", {})}
     data_dir = Path(run["data_dir"]) if run.get("data_dir") else None
     return settings, options, list(run.get("ks") or []), data_dir

@@ -6,7 +6,18 @@ nothing else builds or parses a line. Its fields:
 - ``task``, ``index``, ``sample``: which sample (row ``index`` of the task's view, sample number
   ``sample``: 0 for multiple choice and greedy decoding). ``(index, sample)`` is the journal key.
 - ``prompt``: the chat messages sent to the model.
-- ``response``: the model's raw reply, or the chosen letter when it was scored without one.
+- ``response``: the model's raw reply, or the chosen letter when it was scored without one. A
+  server's separate reasoning (``reasoning_content``) is put back in front of the reply inside
+  ``<think>…</think>`` (``reasoning.fold``), so the response alone holds the whole reply and
+  re-grading reads it exactly as it was graded.
+- ``answer``: the part of the response that was graded, outside its reasoning blocks; None when
+  the response has no reasoning block (then the whole response was graded).
+- ``reasoning``: the reply's reasoning (its blocks joined by a blank line), None when it had none;
+  ``reasoning_tokens``: how many tokens it took, when the backend reports or counts them.
+- ``finish_reason``: why generation stopped (``stop``, ``length``, ``tool_calls``) and ``tokens``:
+  how many tokens were generated, when the backend says.
+- ``tool_calls``: the tool calls made during the reply (``tools.calls.ToolCall.to_json``:
+  tool, expression, result or error, position in the response).
 - ``extracted``: the answer read from the response (a letter, GSM8K's number), None when none.
 - ``reference``: the reference answer, for people reading the journal.
 - ``score``: the grade (0 or 1 for every built-in task); ``score_norm``: loglik's acc_norm grade.
@@ -50,6 +61,8 @@ class Failure(str, enum.Enum):
     """The sandbox stopped the program at its time limit."""
     SANDBOX_ERROR = "sandbox_error"
     """The sandbox itself failed; the program's fate is unknown."""
+    TRUNCATED_IN_REASONING = "truncated_in_reasoning"
+    """The reply hit the token limit inside its reasoning: it never gave an answer."""
 
     def __str__(self) -> str:
         return self.value
@@ -93,6 +106,12 @@ class SampleRecord:
     time: float = 0.0
     rank: int = 0
     finished: float | None = None
+    answer: str | None = None
+    reasoning: str | None = None
+    reasoning_tokens: int | None = None
+    finish_reason: str | None = None
+    tokens: int | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[int, int]:
@@ -109,11 +128,12 @@ class SampleRecord:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
-        """The journal line's object: strict-JSON values, ``letters``/``score_norm`` only when set."""
+        """The journal line's object: strict-JSON values; ``letters``, ``score_norm`` and the reply's
+        reasoning, finish and tool fields only when set."""
         payload: dict[str, Any] = {"schema": SCHEMA_VERSION}
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
-            if value is None and item.name in _OMITTED_WHEN_NONE:
+            if value in (None, []) and item.name in _OMITTED_WHEN_NONE:
                 continue
             payload[item.name] = value.value if isinstance(value, enum.Enum) else value
         return finite(payload)
@@ -145,10 +165,22 @@ class SampleRecord:
         data.setdefault("reference", None)
         data["method"] = str(payload.get("method"))
         data["details"] = dict(payload.get("details") or {})
+        data["tool_calls"] = [dict(call) for call in payload.get("tool_calls") or []]
         return cls(**data)
 
 
-_OMITTED_WHEN_NONE = frozenset({"letters", "score_norm"})
+_OMITTED_WHEN_NONE = frozenset(
+    {
+        "letters",
+        "score_norm",
+        "answer",
+        "reasoning",
+        "reasoning_tokens",
+        "finish_reason",
+        "tokens",
+        "tool_calls",
+    }
+)
 
 
 def _integer(value: Any, name: str) -> int:

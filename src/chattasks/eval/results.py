@@ -15,8 +15,13 @@ the mean of ``1 / len(letters)`` over the rows evaluated for multiple choice (0.
 choices) and 0 for generative tasks (whose centred score is then just their accuracy). The
 ``loglik`` scorer's acc (not acc_norm) is the one centred.
 
-Extraction failures (``no_answer``, ``not_a_letter``) and sandbox ``timeout``/``sandbox_error``
-are counted per task, over samples, next to the accuracy; they score 0 inside it.
+Extraction failures (``no_answer``, ``not_a_letter``), replies cut off inside their reasoning
+(``truncated_in_reasoning``) and sandbox ``timeout``/``sandbox_error`` are counted per task, over
+samples, next to the accuracy; they score 0 inside it.
+
+nanochat's own ChatCORE (``chatcore``: fixed baselines, its five tasks only, a generative question
+solved when any sample passes) is reported beside the centred mean when those five tasks ran;
+otherwise results.json says why it is absent (and the table does, when some of them ran).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chattasks.eval.chatcore import CHATCORE_BASELINES, chatcore
 from chattasks.eval.record import SampleRecord
 
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
@@ -78,6 +84,10 @@ class TaskResult:
     fingerprint: str | None = None
     duplicates: int = 0
     corrupt: int = 0
+    any_pass: float | None = None
+    """The fraction of questions with a passing sample (pass@n; the accuracy with one sample)."""
+    tools: str | None = None
+    """The tool offered to the model on this task (``calculator``), None when none was."""
 
     @property
     def missing(self) -> int:
@@ -149,6 +159,9 @@ def summarize_task(
         corrupt=corrupt,
     )
     groups = list(complete.values())
+    result.any_pass = sum(1.0 for group in groups if any(r.correct for r in group)) / n if n else None
+    offered = Counter(str(r.details["tools"]) for g in groups for r in g if r.details.get("tools"))
+    result.tools = offered.most_common(1)[0][0] if offered else None
     if n and eval_type == "categorical" and all(r.score_norm is not None for g in groups for r in g):
         correct_norm = sum(_mean(float(r.score_norm or 0.0) for r in group) for group in groups)
         result.acc_norm = correct_norm / n
@@ -201,6 +214,16 @@ class EvalResults:
         return sum(values) / len(values) if values else None
 
     @property
+    def chatcore(self) -> float | None:
+        """nanochat's ChatCORE (``chatcore`` module), None unless its five tasks ran."""
+        return chatcore(self.tasks)[0]
+
+    @property
+    def chatcore_absent(self) -> str | None:
+        """Why ``chatcore`` is None (None when it is not)."""
+        return chatcore(self.tasks)[1]
+
+    @property
     def complete(self) -> bool:
         """Whether every question of every task is in the journal."""
         return all(result.missing == 0 for result in self.tasks.values())
@@ -209,6 +232,8 @@ class EvalResults:
         """The JSON-ready form written to results.json."""
         return {
             "centered_mean": self.centered_mean,
+            "chatcore": self.chatcore,
+            "chatcore_absent": self.chatcore_absent,
             "complete": self.complete,
             "tasks": {name: result.to_dict() for name, result in self.tasks.items()},
             **self.meta,
@@ -219,7 +244,9 @@ class EvalResults:
         """Rebuild from results.json's form."""
         tasks = {name: TaskResult.from_dict(value) for name, value in payload["tasks"].items()}
         meta = {
-            key: value for key, value in payload.items() if key not in ("tasks", "centered_mean", "complete")
+            key: value
+            for key, value in payload.items()
+            if key not in ("tasks", "centered_mean", "chatcore", "chatcore_absent", "complete")
         }
         return cls(tasks, meta)
 
@@ -251,6 +278,8 @@ class EvalResults:
             if result.acc_norm is not None:
                 extra.append(f"acc_norm {result.acc_norm:.4f}")
             extra.extend(f"{name} {value:.4f}" for name, value in result.pass_at_k.items())
+            if result.tools:
+                extra.append(f"tools: {result.tools}")
             if result.missing:
                 extra.append(f"[yellow]{result.missing} missing[/]")
             failures = ", ".join(f"{count} {kind}" for kind, count in result.failures.items()) or "0"
@@ -265,6 +294,11 @@ class EvalResults:
             )
         table.add_section()
         table.add_row("centred mean", "", "", "", "", "", _fmt(self.centered_mean), style="bold")
+        if set(self.tasks) & set(CHATCORE_BASELINES):  # a run of other tasks gets no ChatCORE line
+            absent = self.chatcore_absent
+            table.add_row(
+                "nanochat ChatCORE", "", "", "", absent or "", "", _fmt(self.chatcore), style="bold"
+            )
         return table
 
 

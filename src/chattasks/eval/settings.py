@@ -49,14 +49,15 @@ class RunSettings:
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> RunSettings:
-        """Rebuild from run.json's ``settings`` object."""
+        """Rebuild from run.json's ``settings`` object (a run made before tools existed called none)."""
+        generation = {"tools": "none", **(payload.get("generation") or {})}
         return cls(
             model=payload.get("model"),
             backend=str(payload.get("backend") or "hf"),
             tasks=list(payload.get("tasks") or []),
             limit=payload.get("limit"),
             mc_scorer=str(payload.get("mc_scorer") or "letter"),
-            generation=GenerationConfig(**(payload.get("generation") or {})),
+            generation=GenerationConfig(**generation),
             backend_options=dict(payload.get("backend_options") or {}),
         )
 
@@ -109,7 +110,8 @@ def check_run(
                 f"{run.path} already holds a run; continue it with --resume (resume=True) or choose another --output"
             )
         stored_fingerprints = stored.get("fingerprints", {})
-        diffs = _differences(stored.get("settings", {}), settings.to_json())
+        # read through RunSettings, so that settings added since the run was made compare as their old default
+        diffs = _differences(RunSettings.from_json(stored.get("settings", {})).to_json(), settings.to_json())
         diffs += [
             f"data of {name} changed (fingerprint {stored_fingerprints[name][:12]} vs {fp[:12]})"
             for name, fp in fingerprints.items()

@@ -113,6 +113,8 @@ class FinalNumberTask(Task):
 class GSM8K(FinalNumberTask):
     """GSM8K word problems (generative); ``subset`` main|socratic, ``split`` train|test."""
 
+    tools = ("calculator",)
+
     def __init__(self, subset: str, split: str, *, data_dir: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if subset not in SUBSETS:

@@ -177,6 +177,8 @@ def letter_count_parts(word: str, letter: str) -> list[dict[str, str]]:
 class SpellingBee(_WordTask, FinalNumberTask):
     """How many times does a letter occur in a word? Graded on the ``#### N`` number (GSM8K's rule)."""
 
+    tools = ("calculator",)
+
     def get_example(self, index: int) -> Conversation:
         rng = self._rng(index)
         word = rng.choice(self.words)

@@ -27,6 +27,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from chattasks.eval.reasoning import TagPair, normalize_tags
+from chattasks.tools.calls import TOOL_SETTINGS, ToolCall
+
 Messages = list[dict[str, Any]]
 
 
@@ -54,15 +57,27 @@ class BackendOption:
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    """How to decode: greedy when temperature is 0, else sampled with temperature and optional top-k."""
+    """How to decode: greedy when temperature is 0, else sampled with temperature and optional top-k.
+
+    ``tools``: ``auto``, ``calculator`` or ``none`` (``chattasks.tools.calls.TOOL_SETTINGS``); a
+    scorer hands a backend ``calculator`` (offer it; a backend that cannot is an error), ``auto``
+    (offer it if the model can call tools) or ``none``. ``reasoning_tags``: the (open, close)
+    pairs a reply's reasoning is split off by (None: ``<think>``/``</think>``; see
+    ``chattasks.eval.reasoning``), to which the model's chat template adds its own.
+    """
 
     max_new_tokens: int = 512
     temperature: float = 0.0
     top_k: int | None = None
     num_samples: int = 1
     seed: int = 42
+    tools: str = "auto"
+    reasoning_tags: tuple[TagPair, ...] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "reasoning_tags", normalize_tags(self.reasoning_tags))
+        if self.tools not in TOOL_SETTINGS:
+            raise ValueError(f"tools must be one of {', '.join(TOOL_SETTINGS)}; got {self.tools!r}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.temperature < 0:
@@ -76,7 +91,10 @@ class GenerationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict (for results.json)."""
-        return asdict(self)
+        payload = asdict(self)
+        if self.reasoning_tags is not None:
+            payload["reasoning_tags"] = [list(pair) for pair in self.reasoning_tags]
+        return payload
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,12 @@ class Completion:
     """Why generation stopped: ``stop`` (an end token or stop sequence), ``length`` (the token limit)."""
     tokens: int | None = None
     """Tokens generated (the text's and the reasoning's)."""
+    reasoning_tokens: int | None = None
+    """Of ``tokens``, those of the reasoning (a server's ``reasoning_tokens`` usage, or counted)."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tool calls made while generating, with their positions in ``text``."""
+    tools: str | None = None
+    """The tool offered to the model for this reply (``calculator``), None when none was."""
 
     @classmethod
     def of(cls, reply: str | Completion) -> Completion:

@@ -36,6 +36,10 @@ How each request is computed (prompts are sorted by length into forward passes o
   draws from its own generator seeded by (``config.seed``, sample number, prompt), so a sample
   does not depend on which other prompts share its batch, process or run.
   The model's shipped generation defaults (sampling, repetition penalty, ...) are not applied.
+- ``generate`` with the calculator offered (``config.tools`` ``auto`` or ``calculator``) to a model
+  that calls tools (``hf_toolcalls.tool_mode``: nanochat's tool tokens, or a chat template taking
+  ``tools=``): ``hf_toolcalls`` runs the replies, as ``Completion``s with their tool calls, finish
+  reason and token counts (``calculator`` for a model that calls no tools is an error).
 
 Both shortcuts (the cached prefix, the packed rows) are checked once against the plain
 computation on the first request that uses them, and dropped for a model whose results differ
@@ -55,7 +59,7 @@ from typing import Any
 
 from chattasks.conversation import assistant_text
 from chattasks.errors import BackendError
-from chattasks.eval.backends.base import BackendOption, GenerationConfig, LetterScores, Messages
+from chattasks.eval.backends.base import BackendOption, Completion, GenerationConfig, LetterScores, Messages
 from chattasks.eval.backends.hf_model import (  # default_model_path is re-exported from here
     DEFAULT_MODEL_FILE,
     DEFAULT_MODEL_PACKAGE,
@@ -167,6 +171,9 @@ class HFBackend:
         self.prefix_sharing: bool | None = (
             None  # reuse of a cached common prompt prefix, settled on first use
         )
+        from chattasks.eval.backends.hf_toolcalls import tool_mode
+
+        self.tool_mode = tool_mode(self.tokenizer)  # how the model calls tools: nanochat, template or None
 
     # ----- setup ------------------------------------------------------------------------------
     def _load(self, source: str, options: dict[str, Any]) -> None:
@@ -279,6 +286,7 @@ class HFBackend:
             "max_length": self.max_length,
             "loglik_method": self.loglik_method,
             "prefix_sharing": self.prefix_sharing,
+            "tool_mode": self.tool_mode,
             "torch": self._torch.__version__,
             "transformers": importlib.metadata.version("transformers"),
         }
@@ -560,12 +568,14 @@ class HFBackend:
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
         return mask[:, None, :, :].to(self.device)
 
-    def generate(self, prompts: Sequence[Messages], config: GenerationConfig) -> list[list[str]]:
+    def generate(self, prompts: Sequence[Messages], config: GenerationConfig) -> list[list[str | Completion]]:
         """``config.num_samples`` replies per prompt, greedy or sampled with per-sample seeds."""
+        if config.tools != "none" and (self.tool_mode is not None or config.tools == "calculator"):
+            return self._generate_with_tools(prompts, config)
         torch = self._torch
         rows = [self._chat_ids(messages) for messages in prompts]
         jobs = [(p, s) for p in range(len(rows)) for s in range(config.num_samples)]
-        out: list[list[str]] = [[""] * config.num_samples for _ in rows]
+        out: list[list[str | Completion]] = [[""] * config.num_samples for _ in rows]
         with torch.inference_mode():
             for batch in self._batches([len(rows[p]) for p, _ in jobs]):
                 batch.sort()  # samples of one prompt stay together, in sample order
@@ -587,6 +597,29 @@ class HFBackend:
                     p, s = jobs[i]
                     out[p][s] = self._decode(new[k].tolist())
         return out
+
+    def _generate_with_tools(
+        self, prompts: Sequence[Messages], config: GenerationConfig
+    ) -> list[list[str | Completion]]:
+        """The replies with the calculator offered (see the module docstring)."""
+        from chattasks.eval.backends import hf_toolcalls
+
+        if self.tool_mode is None:
+            raise BackendError(
+                f"model {self.model_id} calls no tools (no nanochat tool tokens, and its chat template "
+                "takes no tools=): run with --tools none"
+            )
+
+        def processors(jobs: Sequence[tuple[int, int]], inputs: Sequence[Sequence[int]]) -> list[Any]:
+            if config.temperature == 0:
+                return []
+            seeds = [_sample_seed(config.seed, sample, row) for (_, sample), row in zip(jobs, inputs)]
+            return [_SeededSampler(self._torch, seeds, config, self.device)]
+
+        run = (
+            hf_toolcalls.generate_nanochat if self.tool_mode == "nanochat" else hf_toolcalls.generate_template
+        )
+        return [list(samples) for samples in run(self, prompts, config, processors)]
 
     def _decode(self, tokens: list[int]) -> str:
         stop = set(self._stop_ids)

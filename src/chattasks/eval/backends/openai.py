@@ -18,6 +18,12 @@ How each kind of question is asked:
   when sampling with top-k, ``top_k`` as an extra field (vLLM, SGLang and llama.cpp take it; a
   server that rejects it gets a clear error rather than silently different decoding). A server
   that ignores or rejects ``n`` is asked once per missing sample, with seeds ``seed + 1``, ...
+  Each reply is a ``Completion``: the content, the server's separate reasoning
+  (``reasoning_content``, or ``reasoning``), the finish reason and, for one sample a request, the
+  token counts of ``usage``.
+- ``generate`` with ``config.tools == "calculator"``: each sample is a tool conversation
+  (``openai_tools.tool_sample``). Under ``auto`` no tools are offered: whether a served model
+  calls tools cannot be told without asking it.
 - ``loglikelihoods``: ``completions`` with ``echo=true``, ``logprobs=1`` and ``max_tokens=0``
   (``1`` where the server insists on generating; the generated token is dropped, as lm-eval
   does), one request per context holding the context alone and context + each continuation.
@@ -34,7 +40,8 @@ from typing import Any, NoReturn
 
 from chattasks.conversation import assistant_text
 from chattasks.errors import BackendError, NotSupported
-from chattasks.eval.backends.base import BackendOption, GenerationConfig, LetterScores, Messages
+from chattasks.eval.backends.base import BackendOption, Completion, GenerationConfig, LetterScores, Messages
+from chattasks.eval.backends.openai_tools import completion_of, parse_chat_with_usage, tool_sample
 from chattasks.eval.backends.openai_transport import (
     Rejected,
     Transport,
@@ -152,6 +159,7 @@ class OpenAIBackend:
         self._echo_zero: bool | None = None
         self._loglik_unsupported: str | None = None
         self._loglik_worked = False  # once it has, a 4xx is about one request, not the server
+        self.tools_supported: bool | None = None  # whether the server takes ``tools`` (None: not asked)
 
     @property
     def base_urls(self) -> list[str]:
@@ -173,6 +181,7 @@ class OpenAIBackend:
             "top_logprobs": self.top_logprobs,
             "api_key_env": transport.api_key_env,
             "logprobs_supported": self.logprobs_supported,
+            "tools_supported": self.tools_supported,
         }
 
     def letter_scores(
@@ -190,10 +199,10 @@ class OpenAIBackend:
 
         return self._transport.run(run_all) if prompts else []
 
-    def generate(self, prompts: Sequence[Messages], config: GenerationConfig) -> list[list[str]]:
+    def generate(self, prompts: Sequence[Messages], config: GenerationConfig) -> list[list[Completion]]:
         """``config.num_samples`` replies per prompt, in the prompts' order."""
 
-        async def run_all() -> list[list[str]]:
+        async def run_all() -> list[list[Completion]]:
             return await gather([self._generate_one(p, config) for p in prompts])
 
         return self._transport.run(run_all) if prompts else []
@@ -252,7 +261,7 @@ class OpenAIBackend:
             choices = await self._transport.post(CHAT, body, parse_chat_choices)
         return LetterScores(letter_scores_from_reply(_reply(choices[0]), letters), "completion")
 
-    async def _generate_one(self, prompt: Messages, config: GenerationConfig) -> list[str]:
+    async def _generate_one(self, prompt: Messages, config: GenerationConfig) -> list[Completion]:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": wire_messages(prompt),
@@ -263,6 +272,8 @@ class OpenAIBackend:
         if config.temperature > 0 and config.top_k is not None:
             body["top_k"] = config.top_k
         try:
+            if config.tools == "calculator":
+                return await gather([tool_sample(self, body, config, k) for k in range(config.num_samples)])
             return await self._samples(body, config.num_samples)
         except Rejected as exc:
             if "top_k" in body and "top_k" in exc.server_message.lower():
@@ -271,10 +282,11 @@ class OpenAIBackend:
                 ) from exc
             raise
 
-    async def _samples(self, body: dict[str, Any], n: int) -> list[str]:
+    async def _samples(self, body: dict[str, Any], n: int) -> list[Completion]:
         if n == 1:
-            return [_reply((await self._transport.post(CHAT, body, parse_chat_choices))[0])]
-        replies: list[str] = []
+            choices, usage = await self._transport.post(CHAT, body, parse_chat_with_usage)
+            return [completion_of(choices[0], usage)]
+        replies: list[Completion] = []
         if self._n_supported is not False:
             try:
                 choices = await self._transport.post(CHAT, {**body, "n": n}, parse_chat_choices)
@@ -282,17 +294,17 @@ class OpenAIBackend:
                 if self._n_supported or exc.status not in (400, 422):
                     raise
             else:
-                replies = [_reply(choice) for choice in choices][:n]
+                replies = [completion_of(choice) for choice in choices][:n]
             self._n_supported = len(replies) == n
             if self._n_supported:
                 return replies
         extra = await gather(
             [
-                self._transport.post(CHAT, {**body, "seed": body["seed"] + k}, parse_chat_choices)
+                self._transport.post(CHAT, {**body, "seed": body["seed"] + k}, parse_chat_with_usage)
                 for k in range(len(replies), n)
             ]
         )
-        return replies + [_reply(choices[0]) for choices in extra]
+        return replies + [completion_of(choices[0], usage) for choices, usage in extra]
 
     async def _loglik_one(self, context: str, continuations: list[str]) -> list[tuple[float, int]]:
         if not continuations:

@@ -40,9 +40,9 @@ def scorer_for(task: Task, eval_type: str, mc_scorer: str, generation: Generatio
     if eval_type != "categorical":
         raise TaskError(f"eval_type {eval_type!r}; expected 'categorical' or 'generative'")
     if mc_scorer == "letter":
-        return LetterScorer(generation.seed)
+        return LetterScorer(generation.seed, generation.reasoning_tags)
     if mc_scorer == "loglik":
         return LoglikScorer()
     if mc_scorer == "generate":
-        return ChoiceByGenerationScorer(generation.seed)
+        return ChoiceByGenerationScorer(generation.seed, generation.reasoning_tags)
     raise ValueError(f"mc_scorer must be one of {', '.join(MC_SCORERS)}; got {mc_scorer!r}")

@@ -90,8 +90,10 @@ def make_record(
     letters: list[str] | None = None,
     score_norm: float | None = None,
     details: dict[str, Any] | None = None,
+    reply_fields: dict[str, Any] | None = None,
 ) -> SampleRecord:
-    """A graded sample of ``question`` (its prompt and reference filled in from the conversation)."""
+    """A graded sample of ``question`` (its prompt and reference filled in from the conversation);
+    ``reply_fields``: what was read of a generated reply (``reading.Reading.record_fields``)."""
     return SampleRecord(
         task=batch_name,
         index=question.index,
@@ -106,6 +108,7 @@ def make_record(
         letters=letters,
         score_norm=score_norm,
         details=dict(details or {}),
+        **(reply_fields or {}),
     )
 
 

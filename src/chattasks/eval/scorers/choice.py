@@ -5,7 +5,8 @@
   backend that cannot (``NotSupported``) is asked for a free reply instead (as
   ``ChoiceByGenerationScorer`` does) and the record's details say ``fallback_from: letter``.
 - ``ChoiceByGenerationScorer``: the model answers freely (greedy, at most ``MC_MAX_NEW_TOKENS``
-  tokens) and the letter is read from its reply by ``parse_letter``.
+  tokens) and the letter is read by ``parse_letter`` from the reply's answer, never from its
+  reasoning (``reading``); a reply cut off inside its reasoning is ``truncated_in_reasoning``.
 
 Either way a chosen letter is graded by the task; no letter is the failure ``not_a_letter``.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 from chattasks.errors import BackendError, NotSupported
 from chattasks.eval.backends.base import Backend, GenerationConfig, LetterScores
+from chattasks.eval.reasoning import TagPair
 from chattasks.eval.record import Failure, Method, SampleRecord, finite
 from chattasks.eval.scorers.base import (
     Batch,
@@ -28,7 +30,8 @@ from chattasks.eval.scorers.base import (
     prompt_of,
     regraded,
 )
-from chattasks.eval.scorers.generative import reply_text
+from chattasks.eval.scorers.generative import checked_reply
+from chattasks.eval.scorers.reading import Reading, read_record, read_reply, run_tags
 from chattasks.task import Task
 from chattasks.tasks.multiple_choice import letters_of, parse_letter
 
@@ -45,8 +48,11 @@ def grade_choice(
     chosen: str | None,
     method: str,
     details: dict[str, Any],
+    failure: Failure = Failure.NOT_A_LETTER,
+    reply_fields: dict[str, Any] | None = None,
 ) -> SampleRecord:
-    """The record of a multiple-choice answer: ``chosen`` (a letter of the question, or None) graded."""
+    """The record of a multiple-choice answer: ``chosen`` (a letter of the question, or None: the
+    ``failure``) graded."""
     letters = letters_of(question.conversation)
     chosen = chosen if chosen in letters else None
     owner = owner_of(task, question.index)
@@ -58,10 +64,11 @@ def grade_choice(
         response=response,
         extracted=chosen,
         score=score,
-        failure=None if chosen is not None else Failure.NOT_A_LETTER,
+        failure=None if chosen is not None else failure,
         method=method,
         letters=letters,
         details=details,
+        reply_fields=reply_fields,
     )
 
 
@@ -70,8 +77,9 @@ class ChoiceByGenerationScorer:
 
     name = "generate"
 
-    def __init__(self, seed: int = 42) -> None:
+    def __init__(self, seed: int = 42, reasoning_tags: tuple[TagPair, ...] | None = None) -> None:
         self.seed = seed
+        self.reasoning_tags = reasoning_tags
 
     def check(self, task: Task, question: Question) -> None:
         """The question must carry its letters."""
@@ -80,37 +88,45 @@ class ChoiceByGenerationScorer:
     def score(self, backend: Backend, task: Task, batch: Batch) -> list[SampleRecord]:
         """Ask for a short greedy reply per question and grade the letter it names."""
         config = GenerationConfig(
-            max_new_tokens=MC_MAX_NEW_TOKENS, temperature=0.0, num_samples=1, seed=self.seed
+            max_new_tokens=MC_MAX_NEW_TOKENS, temperature=0.0, num_samples=1, seed=self.seed, tools="none"
         )
         replies = backend.generate([prompt_of(q.conversation) for q in batch.questions], config)
         check_count(backend, "generate", replies, len(batch.questions))
+        tags = run_tags(self.reasoning_tags, backend)
         records = []
         for question, samples in zip(batch.questions, replies):
             if not samples:
                 raise BackendError(f"backend {backend_name(backend)!r} returned no reply")
-            records.append(self._grade(task, batch.task_name, question, reply_text(backend, samples[0]), {}))
+            reading = read_reply(
+                checked_reply(backend, samples[0]), tags, MC_MAX_NEW_TOKENS, self.reasoning_tags
+            )
+            records.append(self._grade(task, batch.task_name, question, reading, {}))
         return records
 
     def regrade(self, task: Task, graded: Sequence[tuple[Question, SampleRecord]]) -> list[SampleRecord]:
         """Parse and grade each journaled reply again."""
-        return [
-            regraded(record, self._grade(task, record.task, question, record.response, record.details))
-            for question, record in graded
-        ]
+        out = []
+        for question, record in graded:
+            reading = read_record(record, self.reasoning_tags, MC_MAX_NEW_TOKENS)
+            out.append(regraded(record, self._grade(task, record.task, question, reading, record.details)))
+        return out
 
     @staticmethod
     def _grade(
-        task: Task, batch_name: str, question: Question, reply: str, details: dict[str, Any]
+        task: Task, batch_name: str, question: Question, reading: Reading, details: dict[str, Any]
     ) -> SampleRecord:
-        chosen = parse_letter(reply, letters_of(question.conversation))
+        truncated = reading.truncated_in_reasoning
+        chosen = None if truncated else parse_letter(reading.answer, letters_of(question.conversation))
         return grade_choice(
             task,
             batch_name,
             question,
-            response=reply,
+            response=reading.response,
             chosen=chosen,
             method=Method.GENERATE.value,
-            details=details,
+            details={**details, **reading.details},
+            failure=Failure.TRUNCATED_IN_REASONING if truncated else Failure.NOT_A_LETTER,
+            reply_fields=reading.record_fields(),
         )
 
 
@@ -119,8 +135,8 @@ class LetterScorer:
 
     name = "letter"
 
-    def __init__(self, seed: int = 42) -> None:
-        self.fallback = ChoiceByGenerationScorer(seed)
+    def __init__(self, seed: int = 42, reasoning_tags: tuple[TagPair, ...] | None = None) -> None:
+        self.fallback = ChoiceByGenerationScorer(seed, reasoning_tags)
 
     def check(self, task: Task, question: Question) -> None:
         """The question must carry its letters."""

@@ -1,7 +1,9 @@
 """Generative tasks graded by running code (HumanEval): the ``sandbox`` scorer.
 
-Replies are generated as for any generative task, then every reply of the batch is run against
-its question's tests in parallel in the sandbox (``Task.run_many``). A program the sandbox stopped
+Replies are generated and read as for any generative task (``generative``: reasoning split off,
+tools), then the answer of every reply of the batch is run against its question's tests in
+parallel in the sandbox (``Task.run_many``); a reply cut off inside its reasoning is not run
+(``truncated_in_reasoning``). A program the sandbox stopped
 at its time limit is the failure ``timeout``; a sandbox that failed itself is ``sandbox_error``;
 the sandbox status, error and the end of the program's output are kept in the record's details.
 """
@@ -28,29 +30,40 @@ class SandboxScorer(GenerativeScorer):
 
     def grade(self, task: Task, batch_name: str, replies: Sequence[Reply]) -> list[SampleRecord]:
         """The records of ``replies``, each program's verdict from the sandbox."""
-        if not replies:
-            return []
-        results = task.run_many([q.conversation for q, _, _ in replies], [reply for _, _, reply in replies])
+        runnable = [reply for reply in replies if not reply[2].truncated_in_reasoning]
+        results = (
+            iter(task.run_many([q.conversation for q, _, _ in runnable], [r.answer for _, _, r in runnable]))
+            if runnable
+            else iter(())
+        )
         records = []
-        for (question, sample, reply), result in zip(replies, results):
-            status = str(result.status)
+        failure: Failure | None
+        for question, sample, reading in replies:
+            if reading.truncated_in_reasoning:
+                score, failure, details = 0.0, Failure.TRUNCATED_IN_REASONING, {}
+            else:
+                result = next(results)
+                status = str(result.status)
+                score, failure = (1.0 if result.passed else 0.0), _FAILURES.get(status)
+                details = {
+                    "status": status,
+                    "error": result.error,
+                    "stdout": result.stdout[-OUTPUT_KEPT:],
+                    "stderr": result.stderr[-OUTPUT_KEPT:],
+                }
             records.append(
                 make_record(
                     task,
                     batch_name,
                     question,
-                    response=reply,
+                    response=reading.response,
                     extracted=None,
-                    score=1.0 if result.passed else 0.0,
-                    failure=_FAILURES.get(status),
+                    score=score,
+                    failure=failure,
                     method=Method.GENERATE.value,
                     sample=sample,
-                    details={
-                        "status": status,
-                        "error": result.error,
-                        "stdout": result.stdout[-OUTPUT_KEPT:],
-                        "stderr": result.stderr[-OUTPUT_KEPT:],
-                    },
+                    details={**reading.details, **details},
+                    reply_fields=reading.record_fields(),
                 )
             )
         return records
