@@ -13,6 +13,7 @@ import typer
 from chattasks.cli import compare as compare_commands
 from chattasks.cli import eval as eval_commands
 from chattasks.cli import regrade as regrade_commands
+from chattasks.cli import reward as reward_commands
 from chattasks.cli import sft as sft_commands
 from chattasks.cli import tasks as task_commands
 from chattasks.cli.console import ExitCode
@@ -30,6 +31,7 @@ app.command("validate")(task_commands.validate)
 app.command("eval")(eval_commands.eval_command())
 app.command("regrade")(regrade_commands.regrade_command)
 app.command("compare")(compare_commands.compare_command)
+app.command("reward")(reward_commands.reward_command)
 app.command("stats")(sft_commands.stats)
 app.command("export")(sft_commands.export)
 app.command("check-template")(sft_commands.check_template)
