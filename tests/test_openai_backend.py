@@ -1,7 +1,7 @@
 """The openai backend against a real loopback HTTP server that injects faults.
 
 Every test talks HTTP to ``tests/openai_server.py`` on 127.0.0.1; the expected answers are the
-fake model's rules recomputed here. Budget: the whole file runs in well under 20 s (tiny backoff,
+fake model's rules recomputed here. Budget: the whole file runs in ~25 s (tiny backoff,
 sub-second timeouts).
 """
 

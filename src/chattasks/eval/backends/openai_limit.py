@@ -113,7 +113,7 @@ class TransportStatus:
     def __str__(self) -> str:
         text = f"concurrency {self.limit}/{self.maximum}"
         if self.retries:
-            text += f", {self.retries} retries"
+            text += f", {self.retries} {'retry' if self.retries == 1 else 'retries'}"
         if self.stalls:
-            text += f", {self.stalls} stalls"
+            text += f", {self.stalls} {'stall' if self.stalls == 1 else 'stalls'}"
         return text
