@@ -4,8 +4,9 @@ The server (``tests/transformers_serve.py``) serves the embedded SmolLM2-135M-In
 converted copy the hf backend keeps (``hf_model.converted_dir``), on CPU in float32, one request
 at a time (it has no batching without continuous batching), no log-probabilities (it accepts
 ``logprobs`` and ignores it) and no prompt echo. It is started once for the module and once
-more by the restart test. Budget on 2 busy CPU cores: ~1 min to convert the model (once per
-session, shared with test_hf_backend.py), ~20-60 s per server start, ~1-2 min of requests.
+more by the restart test. Budget on 2 busy CPU cores: 2-4 min in all (measured 2:09 and 4:08),
+of which ~1 min converts the model (once per session, shared with test_hf_backend.py) and
+10-60 s starts a server.
 """
 
 from __future__ import annotations
