@@ -25,10 +25,19 @@ succeeds). Kinds: ``"500"``, ``"429"`` (with ``Retry-After``), ``"slow"`` (answe
 ``slow_seconds``), ``"truncated"`` (Content-Length promises more than is sent), ``"cut_json"``
 (a complete response whose JSON stops mid-way), ``"reset"`` (the connection is reset with no
 answer) and ``"400"``. The server counts requests, faults, in-flight maxima and headers.
+
+Capacity, as a real server has: with ``capacity=N`` the model works on at most N requests at a
+time, ``service_seconds`` each; the others wait their turn (``when_full="queue"``, as
+``transformers serve`` does, which also finishes the work of a client that stopped waiting),
+or are refused at once with HTTP 429 or 503 (``when_full="429"``/``"503"``, as a server with a
+bounded queue or a rate-limited API does). ``capacity`` may be changed while it serves.
+``prompt_lists=False`` makes ``/v1/completions`` refuse a list of prompts, as ``transformers
+serve`` does. ``port`` binds a given port (to restart a server where clients expect it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -41,6 +50,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from chattasks.eval.backends.openai_probe import PROBE_QUESTION, PROBE_TEXTS
 
 CHOICE_LINE = re.compile(r"^- (.*)=(\S+)$", re.MULTILINE)
 TOKEN = re.compile(r"\s*\S+|\s+$")
@@ -152,6 +163,11 @@ class FakeOpenAIServer:
         tools: bool = False,
         reject_tools: bool = False,
         reasoning: bool = False,
+        capacity: int | None = None,
+        service_seconds: float = 0.0,
+        when_full: str = "queue",
+        prompt_lists: bool = True,
+        port: int = 0,
     ) -> None:
         self.model = model
         self.tools, self.reject_tools, self.reasoning = tools, reject_tools, reasoning
@@ -160,6 +176,12 @@ class FakeOpenAIServer:
         self.echo, self.zero_max_tokens = echo, zero_max_tokens
         self.faults = faults
         self.delay, self.slow_seconds, self.retry_after = delay, slow_seconds, retry_after
+        self.capacity, self.service_seconds, self.when_full = capacity, service_seconds, when_full
+        self.prompt_lists = prompt_lists
+        self.working = 0  # requests the model is working on (capacity mode)
+        self.refused_full = 0  # requests refused with 429/503 because the model was full
+        self.turn = threading.Condition()
+        self.connections: set[socket.socket] = set()  # open client connections, cut on exit
         self.lock = threading.Lock()
         self.bodies: list[tuple[str, dict[str, Any]]] = []  # every request, in arrival order
         self.authorization: list[str | None] = []
@@ -168,7 +190,7 @@ class FakeOpenAIServer:
         self.max_in_flight = 0
         self._seen: Counter[str] = Counter()
         handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
@@ -178,8 +200,14 @@ class FakeOpenAIServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """Stop as a killed server does: no new connections, and the open ones (keep-alive too) cut."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        with self.lock:
+            connections = list(self.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def requests_to(self, path: str) -> list[dict[str, Any]]:
         """The bodies of the requests made to ``path`` (e.g. ``/v1/chat/completions``)."""
@@ -200,6 +228,25 @@ class FakeOpenAIServer:
             with self.lock:
                 self.fault_counts[fault] += 1
         return fault
+
+    def serve_turn(self) -> int | None:
+        """Wait for the model's turn (capacity mode) and spend its service time; a refusal status if full."""
+        if self.capacity is None:
+            return None
+        with self.turn:
+            if self.when_full != "queue" and self.working >= self.capacity:
+                self.refused_full += 1
+                return int(self.when_full)
+            while self.capacity is not None and self.working >= self.capacity:
+                self.turn.wait()
+            self.working += 1
+        try:
+            time.sleep(self.service_seconds)
+        finally:
+            with self.turn:
+                self.working -= 1
+                self.turn.notify_all()
+        return None
 
     def leave(self) -> None:
         """A request finished."""
@@ -266,6 +313,8 @@ class FakeOpenAIServer:
         max_tokens = int(body.get("max_tokens", 16))
         if max_tokens < 1 and not self.zero_max_tokens:
             return 400, _error(f"max_tokens must be at least 1, got {max_tokens}.")
+        if isinstance(body["prompt"], list) and not self.prompt_lists:
+            return 400, _error("prompt must be a string.")
         prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
         choices = []
         for i, prompt in enumerate(prompts):
@@ -382,6 +431,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        with self.fake.lock:
+            self.fake.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.fake.lock:
+            self.fake.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length))
@@ -409,7 +469,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "slow":
             time.sleep(self.fake.slow_seconds)
-        if fault in ("500", "429", "400"):
+        refused = self.fake.serve_turn()
+        if refused:
+            status, payload = refused, _error("the server is at capacity, try again later")
+        elif fault in ("500", "429", "400"):
             status, payload = int(fault), _error(f"injected fault {fault}")
         else:
             status, payload = self.fake.answer(self.path, body)
@@ -429,3 +492,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.wfile.write(data)
+
+
+def is_probe(body: dict[str, Any]) -> bool:
+    """Whether a request is one of the backend's capability probes (asked once, not a question)."""
+    asks = [m.get("content") for m in body.get("messages", [])]
+    return PROBE_QUESTION in asks or body.get("prompt") in (list(PROBE_TEXTS), PROBE_TEXTS[0])
+
+
+def asked(fake: FakeOpenAIServer, path: str) -> list[dict[str, Any]]:
+    """The bodies of the questions sent to ``path``, probes left out."""
+    return [body for body in fake.requests_to(path) if not is_probe(body)]

@@ -1,7 +1,7 @@
 """The openai backend against a real loopback HTTP server that injects faults.
 
 Every test talks HTTP to ``tests/openai_server.py`` on 127.0.0.1; the expected answers are the
-fake model's rules recomputed here. Budget: the whole file runs in well under 20 s (tiny backoff,
+fake model's rules recomputed here. Budget: the whole file runs in ~25 s (tiny backoff,
 sub-second timeouts).
 """
 
@@ -17,9 +17,11 @@ import pytest
 from openai_server import (
     FAULT_KINDS,
     FakeOpenAIServer,
+    asked,
     chat_reply,
     continuation_logprob,
     first_attempts,
+    is_probe,
     mc_answer,
     mc_logprobs,
 )
@@ -127,7 +129,8 @@ def test_api_key_comes_from_the_environment_variable(server, monkeypatch):
     monkeypatch.delenv("MY_KEY")
     with backend(server, api_key_env="MY_KEY") as b:
         b.generate([[{"role": "user", "content": "hi"}]], GenerationConfig(max_new_tokens=4))
-    assert server.authorization == ["Bearer sk-secret-123", None]
+    # each backend probes the server once, then asks its question
+    assert server.authorization == ["Bearer sk-secret-123"] * 2 + [None] * 2
 
 
 def test_assistant_parts_are_sent_as_plain_text():
@@ -142,6 +145,55 @@ def test_assistant_parts_are_sent_as_plain_text():
     assert wire_messages(messages)[1] == {"role": "assistant", "content": "2+24"}
 
 
+# ---- probing what the server accepts -----------------------------------------------------------
+
+
+def test_the_server_is_probed_once_and_what_it_accepts_is_recorded(server):
+    prompts, letters = zip(*(mc_prompt(q, c) for q, c in QUESTIONS))
+    with backend(server) as b:
+        assert b.describe()["capabilities"]["chat"] is None  # nothing asked before it is needed
+        threads = [threading.Thread(target=b.letter_scores, args=(prompts, letters)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        b.loglikelihoods(CONTEXTS, CONTINUATIONS)
+        b.loglikelihoods(CONTEXTS, CONTINUATIONS)
+        info = b.describe()
+    probes = [body for _, body in server.bodies if is_probe(body)]
+    # one chat probe for four concurrent callers; the echo probe, then max_tokens=0 asked once
+    assert [body.get("max_tokens") for body in probes] == [1, 1, 0]
+    assert info["capabilities"] == {
+        "chat": True,
+        "logprobs": "returned",
+        "top_logprobs": 1,  # the fake model offers one alternative outside multiple choice
+        "n": None,
+        "echo": "returned",
+        "echo_detail": None,
+        "prompt_lists": True,
+        "max_tokens_zero": True,
+    }
+    assert info["logprobs_supported"] is True
+
+
+def test_a_server_taking_one_prompt_at_a_time_gets_one_request_per_text():
+    with FakeOpenAIServer(prompt_lists=False) as fake, backend(fake) as b:
+        results = b.loglikelihoods(CONTEXTS, CONTINUATIONS)
+        assert b.describe()["capabilities"]["prompt_lists"] is False
+    expected = [[continuation_logprob(c, x) for x in xs] for c, xs in zip(CONTEXTS, CONTINUATIONS)]
+    assert [s for r in results for s, _ in r] == pytest.approx([s for r in expected for s, _ in r])
+    assert all(isinstance(body["prompt"], str) for body in asked(fake, COMPLETIONS))
+    assert len(asked(fake, COMPLETIONS)) == sum(1 + len(xs) for xs in CONTINUATIONS)
+
+
+def test_a_wrong_model_name_fails_at_the_probe_with_the_servers_words(server):
+    b = OpenAIBackend("no-such-model", base_urls=server.url, backoff=0.001)
+    prompt, letters = mc_prompt(*QUESTIONS[0])
+    with b, pytest.raises(BackendError, match="does not exist.*check --model"):
+        b.letter_scores([prompt], [letters])
+    assert len(server.bodies) == 1 and b.describe()["capabilities"]["chat"] is None
+
+
 # ---- letter scores --------------------------------------------------------------------------
 
 
@@ -154,7 +206,7 @@ def test_letter_scores_come_from_top_logprobs(server):
         assert result.method == "logprobs"
         assert result.best() == mc_answer(content)
         assert result.scores == {t: lp for t, lp in mc_logprobs(content) if t in "ABCD"}
-    body = server.requests_to(CHAT)[0]
+    body = asked(server, CHAT)[0]
     assert (body["max_tokens"], body["temperature"], body["logprobs"], body["top_logprobs"]) == (
         1,
         0,
@@ -192,7 +244,7 @@ def test_without_logprobs_the_one_token_reply_is_parsed_and_the_method_recorded(
     prompts, letters = zip(*(mc_prompt(q, c) for q, c in QUESTIONS))
     with FakeOpenAIServer(logprobs=False) as fake, backend(fake) as b:
         first = b.letter_scores(prompts[:2], letters[:2])
-        asked_before = len(fake.requests_to(CHAT))
+        asked_before = len(asked(fake, CHAT))
         rest = b.letter_scores(prompts[2:], letters[2:])
         assert b.describe()["logprobs_supported"] is False
     for prompt, result in zip(prompts, first + rest):
@@ -200,7 +252,8 @@ def test_without_logprobs_the_one_token_reply_is_parsed_and_the_method_recorded(
         assert result.method == "completion"
         assert result.scores[answer] == 0.0 and result.best() == answer
         assert sorted(result.scores.values()) == [-math.inf] * 3 + [0.0]
-    assert all("logprobs" not in body for body in fake.requests_to(CHAT)[asked_before:])
+    assert all("logprobs" not in body for body in asked(fake, CHAT))  # the probe found none: never asked
+    assert asked_before == 2 and len(fake.requests_to(CHAT)) == len(QUESTIONS) + 1  # probed once
 
 
 def test_a_server_rejecting_logprobs_falls_back_to_the_reply():
@@ -225,7 +278,7 @@ def test_greedy_generation_keeps_order_and_sends_the_settings(server):
     with backend(server) as b:
         replies = b.generate(prompts, GenerationConfig(max_new_tokens=4, seed=7))
     assert texts(replies) == [[f"You said: question {i}"] for i in range(10)]
-    body = server.requests_to(CHAT)[0]
+    body = asked(server, CHAT)[0]
     assert (body["max_tokens"], body["temperature"], body["seed"]) == (4, 0.0, 7)
     assert "top_k" not in body and "n" not in body
 
@@ -238,7 +291,7 @@ def test_sampling_asks_for_n_samples_with_top_k(server):
         chat_reply("hi", max_tokens=50, temperature=0.8, top_k=40, seed=5, sample=i) for i in range(3)
     ]
     assert [r.text for r in replies] == expected
-    assert len(server.requests_to(CHAT)) == 1 and server.requests_to(CHAT)[0]["n"] == 3
+    assert len(asked(server, CHAT)) == 1 and asked(server, CHAT)[0]["n"] == 3
 
 
 @pytest.mark.parametrize("server_kwargs", [{"honour_n": False}, {"reject_n": True}])
@@ -247,9 +300,10 @@ def test_a_server_ignoring_or_rejecting_n_is_asked_once_per_sample(server_kwargs
     with FakeOpenAIServer(**server_kwargs) as fake, backend(fake) as b:
         (replies,) = b.generate([[{"role": "user", "content": "hi"}]], config)
         (again,) = b.generate([[{"role": "user", "content": "yo"}]], config)
+        assert b.describe()["capabilities"]["n"] == ("ignored" if "honour_n" in server_kwargs else "refused")
     assert len(replies) == len(again) == 3
     assert [r.text.split("seed=")[1].split(" ")[0] for r in replies] == ["5", "6", "7"]
-    assert all("n" not in body for body in fake.requests_to(CHAT)[-3:])  # remembered: n is not asked again
+    assert all("n" not in body for body in asked(fake, CHAT))  # probed once: n is never asked
 
 
 def test_a_server_rejecting_top_k_says_to_leave_it_unset():
@@ -273,7 +327,7 @@ def test_loglikelihoods_sum_the_continuation_tokens_after_the_context(server):
         [(round(s, 9), n) for s, n in r] for r in expected
     ]
     assert [n for _, n in results[0]] == [1, 2, 1]
-    bodies = server.requests_to(COMPLETIONS)
+    bodies = asked(server, COMPLETIONS)
     assert len(bodies) == 2  # one request per context, the context alone first
     firsts = sorted(body["prompt"][0] for body in bodies)  # requests arrive in any order
     assert firsts == sorted([CONTEXTS[0], CONTEXTS[1].rstrip()])
@@ -283,7 +337,8 @@ def test_loglikelihoods_sum_the_continuation_tokens_after_the_context(server):
 def test_loglikelihoods_drop_the_generated_token_where_max_tokens_must_be_positive():
     with FakeOpenAIServer(zero_max_tokens=False) as fake, backend(fake) as b:
         results = b.loglikelihoods(CONTEXTS, CONTINUATIONS)
-        assert fake.requests_to(COMPLETIONS)[-1]["max_tokens"] == 1
+        assert b.describe()["capabilities"]["max_tokens_zero"] is False
+        assert {body["max_tokens"] for body in asked(fake, COMPLETIONS)} == {1}
     expected = [[continuation_logprob(c, x) for x in xs] for c, xs in zip(CONTEXTS, CONTINUATIONS)]
     assert [s for r in results for s, _ in r] == pytest.approx([s for r in expected for s, _ in r])
     assert [n for r in results for _, n in r] == [n for r in expected for _, n in r]
@@ -318,8 +373,9 @@ def test_every_sample_completes_correctly_despite_every_kind_of_fault():
             b.generate(chats, config),
             b.loglikelihoods(CONTEXTS, CONTINUATIONS),
         )
-    schedule = first_attempts(FAULT_KINDS, times=2)
-    slow = {"faults": schedule, "slow_seconds": 1.5}
+    # "slow" last: a slow answer is waited for (it is no failure), so it ends a request's run of faults
+    kinds = [kind for kind in FAULT_KINDS if kind != "slow"] + ["slow"]
+    slow = {"faults": first_attempts(kinds, times=2), "slow_seconds": 1.0}
     with FakeOpenAIServer(**slow) as one, FakeOpenAIServer(**slow) as two:
         # each request meets up to four faults (two per server) before its answer
         with backend(one, two, timeout=0.5, concurrency=8, max_retries=10) as b:
@@ -341,7 +397,7 @@ def test_retry_after_is_honoured():
             b.generate([[{"role": "user", "content": "hi"}]], GenerationConfig(max_new_tokens=2))
         ) == [["You said:"]]
         assert time.monotonic() - start >= 1.0
-        assert len(fake.bodies) == 2
+        assert len(asked(fake, CHAT)) == 2  # the probe met a 429 too
 
 
 def test_retry_after_accepts_seconds_and_http_dates():
@@ -381,7 +437,7 @@ def test_a_bad_request_is_not_retried():
     with FakeOpenAIServer(faults=lambda request: "400") as fake, backend(fake) as b:
         with pytest.raises(BackendError, match="HTTP 400: injected fault 400"):
             b.generate([[{"role": "user", "content": "hi"}]], GenerationConfig(max_new_tokens=2))
-    assert len(fake.bodies) == 1
+    assert len(fake.bodies) == 2  # the probe, then the probe without logprobs: each once
 
 
 # ---- spreading and concurrency --------------------------------------------------------------
@@ -389,10 +445,20 @@ def test_a_bad_request_is_not_retried():
 
 def test_requests_are_spread_round_robin_over_the_base_urls():
     chats = [[{"role": "user", "content": f"n{i}"}] for i in range(20)]
-    with FakeOpenAIServer() as one, FakeOpenAIServer() as two, backend(one, two) as b:
+    with FakeOpenAIServer() as one, FakeOpenAIServer() as two, backend(one, two, concurrency=10) as b:
         replies = b.generate(chats, GenerationConfig(max_new_tokens=3))
     assert texts(replies) == [[f"You said: n{i}"] for i in range(20)]
-    assert len(one.bodies) == len(two.bodies) == 10
+    assert len(asked(one, CHAT)) == len(asked(two, CHAT)) == 10
+
+
+def test_a_server_without_room_leaves_the_requests_to_one_with_room():
+    chats = [[{"role": "user", "content": f"n{i}"}] for i in range(24)]
+    with FakeOpenAIServer(delay=0.3) as slow, FakeOpenAIServer() as fast:
+        with backend(slow, fast, concurrency=2) as b:
+            replies = b.generate(chats, GenerationConfig(max_new_tokens=3))
+    assert texts(replies) == [[f"You said: n{i}"] for i in range(24)]
+    assert slow.max_in_flight <= 2 and fast.max_in_flight <= 2  # the limit holds per server
+    assert len(asked(fast, CHAT)) > len(asked(slow, CHAT))  # the fast server took the larger share
 
 
 def test_a_dead_url_fails_over_to_a_live_one():
@@ -401,8 +467,19 @@ def test_a_dead_url_fails_over_to_a_live_one():
         start = time.monotonic()
         replies = b.generate(chats, GenerationConfig(max_new_tokens=3))
     assert texts(replies) == [[f"You said: n{i}"] for i in range(20)]
-    assert len(live.bodies) == 20
+    assert len(asked(live, CHAT)) == 20
     assert time.monotonic() - start < 5.0  # failing over needs no backoff
+
+
+def test_a_server_that_hangs_gets_its_requests_moved_to_one_that_answers():
+    chats = [[{"role": "user", "content": f"n{i}"}] for i in range(6)]
+    hang = first_attempts(["slow"], times=10**6)
+    with FakeOpenAIServer(faults=hang, slow_seconds=3.0) as hung, FakeOpenAIServer() as live:
+        with backend(hung, live, timeout=0.2, give_up_after=0.8) as b:
+            replies = b.generate(chats, GenerationConfig(max_new_tokens=3))
+            info = b.describe()
+    assert texts(replies) == [[f"You said: n{i}"] for i in range(6)]
+    assert info["retries"]["silent"] >= 1 and info["servers"][hung.url]["limit_lowest"] < 4
 
 
 def test_the_concurrency_limit_is_respected():

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from openai_server import FakeOpenAIServer, reasoning_reply
+from openai_server import FakeOpenAIServer, asked, reasoning_reply
 
 from chattasks.errors import BackendError
 from chattasks.eval.backends.base import Completion, GenerationConfig
@@ -46,7 +46,7 @@ def backend(server: FakeOpenAIServer) -> OpenAIBackend:
 def test_tool_calls_are_run_and_answered_with_tool_messages():
     with FakeOpenAIServer(tools=True) as fake, backend(fake) as b:
         (reply,) = b.generate([[{"role": "user", "content": "calc: 12*3"}]], CALCULATOR)[0]
-        first, second = fake.requests_to(CHAT)
+        first, second = asked(fake, CHAT)
     assert isinstance(reply, Completion)
     assert reply.text == "The result is #### 36" and reply.finish_reason == "stop"
     assert reply.tool_calls == (ToolCall("12*3", "36", None, position=0),) and reply.tools == "calculator"
@@ -70,7 +70,7 @@ def test_a_refused_expression_is_answered_with_the_error_and_nothing_runs(tmp_pa
     prompt = f"calc: __import__('os').system('touch {canary}')"
     with FakeOpenAIServer(tools=True) as fake, backend(fake) as b:
         (reply,) = b.generate([[{"role": "user", "content": prompt}]], CALCULATOR)[0]
-        tool_message = fake.requests_to(CHAT)[-1]["messages"][-1]
+        tool_message = asked(fake, CHAT)[-1]["messages"][-1]
     (call,) = reply.tool_calls
     assert call.result is None and call.error.startswith("calculator:")
     assert tool_message["content"] == f"error: {call.error}"
@@ -82,7 +82,7 @@ def test_auto_offers_no_tools_to_a_server():
         (reply,) = b.generate(
             [[{"role": "user", "content": "calc: 12*3"}]], GenerationConfig(max_new_tokens=8)
         )[0]
-        assert "tools" not in fake.requests_to(CHAT)[0]
+        assert "tools" not in asked(fake, CHAT)[0]
     assert reply.tool_calls == () and reply.tools is None
 
 
@@ -99,7 +99,7 @@ def test_the_token_budget_covers_every_turn():
             [[{"role": "user", "content": "calc: 2+2"}]],
             GenerationConfig(max_new_tokens=50, tools="calculator"),
         )
-        budgets = [body["max_tokens"] for body in fake.requests_to(CHAT)]
+        budgets = [body["max_tokens"] for body in asked(fake, CHAT)]
     assert budgets == [50, 50]  # the fake server reports no usage: the whole budget each turn
 
 

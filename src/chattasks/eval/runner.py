@@ -31,8 +31,9 @@ from chattasks.eval.backends.base import Backend, GenerationConfig
 from chattasks.eval.backends.resolve import build_backend, choose_backend
 from chattasks.eval.journal import MemoryJournal, RunDirectory
 from chattasks.eval.plan import TaskPlan, plan_task
+from chattasks.eval.progress import EvalProgress
 from chattasks.eval.record import SampleRecord
-from chattasks.eval.results import EvalProgress, EvalResults, summarize_task
+from chattasks.eval.results import EvalResults, summarize_task
 from chattasks.eval.scorers import MC_SCORERS, Batch
 from chattasks.eval.settings import RunSettings, check_run, create_run, json_safe, now, remember_data_dir
 from chattasks.registry import build_task, default_eval_tasks
@@ -150,7 +151,7 @@ def evaluate_model(
             if data_dir is not None:
                 remember_data_dir(store, data_dir)
         show = sys.stderr.isatty() if progress is None else progress
-        with EvalProgress(show) as bar:
+        with EvalProgress(show, status=getattr(backend_obj, "status", None)) as bar:
             for plan in plans:
                 run_task(plan, backend_obj, store, bar, batch_size, rank, world_size)
         description = {"model": choice.label, **_describe(backend_obj), "backend": choice.name}

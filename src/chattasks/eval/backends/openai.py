@@ -1,23 +1,23 @@
 """The ``openai`` backend: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama, hosted APIs).
 
-How requests reach the server -- the loop thread, base URLs and ``$OPENAI_BASE_URL``, spreading over
-several URLs, retries, ``Retry-After`` and which errors are retried -- is ``openai_transport``; this
-module decides what to ask and reads the answers.
+How requests reach the servers -- the loop thread, base URLs and ``$OPENAI_BASE_URL``, adaptive
+concurrency, retries and when the run gives up -- is ``openai_transport``; what the server
+accepts is probed once (``openai_probe``); this module decides what to ask and reads the answers.
 
 How each kind of question is asked:
 
-- ``letter_scores``: ``chat/completions`` with ``max_tokens=1``, ``temperature=0``,
-  ``logprobs=true`` and ``top_logprobs=N``. A letter's score is the best log-probability among
-  the first position's top tokens that equal the letter once surrounding whitespace is stripped
-  (``"A"`` and ``" A"`` both count); letters not among them get ``-inf``; when none of the letters
-  is among them the scores are empty (so ``best()`` is None: an extraction failure, never a
-  silent first letter). A server that gives no log-probabilities (or rejects the request for
-  them) is asked for the 1-token reply instead: the stripped reply scores 0 if it is a letter,
-  and the method becomes ``"completion"``. What the server can do is remembered per backend.
+- ``letter_scores``: ``chat/completions`` with ``max_tokens=1`` and ``temperature=0``, plus
+  ``logprobs=true`` and ``top_logprobs=N`` when the server returns them. A letter's score is the
+  best log-probability among the first position's top tokens that equal the letter once
+  surrounding whitespace is stripped (``"A"`` and ``" A"`` both count); letters not among them
+  get ``-inf``; when none of the letters is among them the scores are empty (so ``best()`` is
+  None: an extraction failure, never a silent first letter). Without log-probabilities the
+  1-token reply is used instead: the stripped reply scores 0 if it is a letter, and the method
+  becomes ``"completion"``.
 - ``generate``: ``chat/completions`` with ``temperature``, ``max_tokens``, ``seed``, ``n`` and,
   when sampling with top-k, ``top_k`` as an extra field (vLLM, SGLang and llama.cpp take it; a
   server that rejects it gets a clear error rather than silently different decoding). A server
-  that ignores or rejects ``n`` is asked once per missing sample, with seeds ``seed + 1``, ...
+  that ignores or refuses ``n`` is asked once per sample, with seeds ``seed``, ``seed + 1``, ...
   Each reply is a ``Completion``: the content, the server's separate reasoning
   (``reasoning_content``, or ``reasoning``), the finish reason and, for one sample a request, the
   token counts of ``usage``.
@@ -26,36 +26,43 @@ How each kind of question is asked:
   calls tools cannot be told without asking it.
 - ``loglikelihoods``: ``completions`` with ``echo=true``, ``logprobs=1`` and ``max_tokens=0``
   (``1`` where the server insists on generating; the generated token is dropped, as lm-eval
-  does), one request per context holding the context alone and context + each continuation.
-  The continuation's tokens are those of the whole text past the context's own token count,
-  which is lm-eval's rule (trailing whitespace of the context moves to the continuation). A
-  server without prompt log-probabilities raises ``NotSupported``, once and then at once.
+  does), one request per context holding the context alone and context + each continuation
+  (one request per text where the server takes one prompt at a time). The continuation's
+  tokens are those of the whole text past the context's own token count, which is lm-eval's
+  rule (trailing whitespace of the context moves to the continuation). A server without prompt
+  log-probabilities raises ``NotSupported``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
 from chattasks.conversation import assistant_text
-from chattasks.errors import BackendError, NotSupported
+from chattasks.errors import BackendError, NotSupported, Rejected
 from chattasks.eval.backends.base import BackendOption, Completion, GenerationConfig, LetterScores, Messages
-from chattasks.eval.backends.openai_tools import completion_of, parse_chat_with_usage, tool_sample
-from chattasks.eval.backends.openai_transport import (
-    Rejected,
-    Transport,
-    gather,
-    parse_chat_choices,
-    parse_choices,
+from chattasks.eval.backends.openai_limit import TransportStatus
+from chattasks.eval.backends.openai_loop import gather
+from chattasks.eval.backends.openai_probe import (
+    CHAT,
+    COMPLETIONS,
+    Capabilities,
+    first_position,
+    probe_chat,
+    probe_echo,
+    probe_n,
 )
+from chattasks.eval.backends.openai_tools import completion_of, parse_chat_with_usage, tool_sample
+from chattasks.eval.backends.openai_transport import Transport
+from chattasks.eval.backends.openai_wire import parse_chat_choices, parse_choices
 
 # re-exported: callers and tests import it from here
-from chattasks.eval.backends.openai_transport import retry_after_seconds as retry_after_seconds
+from chattasks.eval.backends.openai_wire import retry_after_seconds as retry_after_seconds
 
-CHAT = "/chat/completions"
-COMPLETIONS = "/completions"
-_UNSUPPORTED_STATUSES = (400, 404, 405, 422, 501)  # "this server cannot do what was asked"
+GIVE_UP_AFTER = 600.0
+"""Seconds with no answer from any server, while requests wait, after which a run ends (default)."""
 
 
 def wire_messages(messages: Messages) -> list[dict[str, str]]:
@@ -66,18 +73,6 @@ def wire_messages(messages: Messages) -> list[dict[str, str]]:
 def _reply(choice: dict[str, Any]) -> str:
     content = choice["message"].get("content")
     return content if isinstance(content, str) else ""
-
-
-def _top_logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The first generated position's candidate tokens (with the sampled one), or None without logprobs."""
-    logprobs = choice.get("logprobs")
-    content = logprobs.get("content") if isinstance(logprobs, dict) else None
-    if not isinstance(content, list) or not content or not isinstance(content[0], dict):
-        return None
-    first = content[0]
-    top = first.get("top_logprobs")
-    candidates = [entry for entry in top if isinstance(entry, dict)] if isinstance(top, list) else []
-    return [first, *candidates]
 
 
 def letter_scores_from_top(candidates: Sequence[dict[str, Any]], letters: Sequence[str]) -> dict[str, float]:
@@ -120,10 +115,34 @@ class OpenAIBackend:
             "openai: environment variable holding the API key (default OPENAI_API_KEY).",
             operational=True,
         ),
-        BackendOption("concurrency", int, "openai: requests in flight at once.", operational=True),
-        BackendOption("timeout", float, "openai: seconds to wait for one reply.", operational=True),
-        BackendOption("max_retries", int, "openai: retries of a failed request.", operational=True),
-        BackendOption("backoff", float, "openai: first retry delay in seconds.", operational=True),
+        BackendOption(
+            "concurrency",
+            int,
+            "openai: most requests in flight per server (default 16; lowered while the server is overloaded).",
+            operational=True,
+        ),
+        BackendOption(
+            "timeout",
+            float,
+            "openai: seconds a server may answer nothing while requests wait before it counts as "
+            "stalled: its concurrency is halved and this wait doubles (default 60).",
+            operational=True,
+        ),
+        BackendOption(
+            "max_retries",
+            int,
+            "openai: retries of a request after errors (default 6; busy answers not counted).",
+            operational=True,
+        ),
+        BackendOption(
+            "backoff", float, "openai: first retry delay in seconds (default 0.5).", operational=True
+        ),
+        BackendOption(
+            "give_up_after",
+            float,
+            "openai: end the run when no server has answered for this many seconds (default 600).",
+            operational=True,
+        ),
         BackendOption("top_logprobs", int, "openai: log-probabilities asked per position (letter scoring)."),
     )
 
@@ -137,6 +156,7 @@ class OpenAIBackend:
         timeout: float = 60.0,
         max_retries: int = 6,
         backoff: float = 0.5,
+        give_up_after: float = GIVE_UP_AFTER,
         top_logprobs: int = 20,
     ) -> None:
         if not isinstance(model, str) or not model:
@@ -148,18 +168,15 @@ class OpenAIBackend:
             timeout=timeout,
             max_retries=max_retries,
             backoff=backoff,
+            give_up_after=give_up_after,
         )
         if top_logprobs < 1:
             raise ValueError(f"top_logprobs must be >= 1, got {top_logprobs}")
         self.model = model
         self.top_logprobs = top_logprobs
-        # what the server turned out to support (None: not asked yet)
-        self.logprobs_supported: bool | None = None
-        self._n_supported: bool | None = None
-        self._echo_zero: bool | None = None
-        self._loglik_unsupported: str | None = None
-        self._loglik_worked = False  # once it has, a 4xx is about one request, not the server
+        self.capabilities = Capabilities()  # what the server accepts, probed when first needed
         self.tools_supported: bool | None = None  # whether the server takes ``tools`` (None: not asked)
+        self._probing = threading.Lock()
 
     @property
     def base_urls(self) -> list[str]:
@@ -169,20 +186,23 @@ class OpenAIBackend:
     # ---- the Backend interface -------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        """Backend, model, base URLs, concurrency and retry policy (never the API key)."""
-        transport = self._transport
+        """Backend, model, base URLs, concurrency and retry settings and what the run met, capabilities (never the API key)."""
+        logprobs = self.capabilities.logprobs
         return {
             "backend": self.name,
             "model": self.model,
-            "base_urls": list(transport.base_urls),
-            "concurrency": transport.concurrency,
-            "timeout": transport.timeout,
-            "max_retries": transport.max_retries,
+            "base_urls": list(self._transport.base_urls),
+            **self._transport.describe(),
             "top_logprobs": self.top_logprobs,
-            "api_key_env": transport.api_key_env,
-            "logprobs_supported": self.logprobs_supported,
+            "api_key_env": self._transport.api_key_env,
+            "logprobs_supported": None if logprobs is None else logprobs == "returned",
+            "capabilities": self.capabilities.to_dict(),
             "tools_supported": self.tools_supported,
         }
+
+    def status(self) -> TransportStatus:
+        """The concurrency limit in force, requests in flight and retries so far (for a progress line)."""
+        return self._transport.status()
 
     def letter_scores(
         self, prompts: Sequence[Messages], letters: Sequence[Sequence[str]]
@@ -193,19 +213,31 @@ class OpenAIBackend:
         for i, options in enumerate(letters):
             if not options:
                 raise ValueError(f"letter_scores: prompt {i} has no letters to score")
+        if not prompts:
+            return []
+        self._probe(
+            "chat", lambda: probe_chat(self._transport, self.model, self.top_logprobs, self.capabilities)
+        )
 
         async def run_all() -> list[LetterScores]:
             return await gather([self._letters_one(p, list(ls)) for p, ls in zip(prompts, letters)])
 
-        return self._transport.run(run_all) if prompts else []
+        return self._transport.run(run_all)
 
     def generate(self, prompts: Sequence[Messages], config: GenerationConfig) -> list[list[Completion]]:
         """``config.num_samples`` replies per prompt, in the prompts' order."""
+        if not prompts:
+            return []
+        self._probe(
+            "chat", lambda: probe_chat(self._transport, self.model, self.top_logprobs, self.capabilities)
+        )
+        if config.num_samples > 1:
+            self._probe("n", lambda: probe_n(self._transport, self.model, self.capabilities))
 
         async def run_all() -> list[list[Completion]]:
             return await gather([self._generate_one(p, config) for p in prompts])
 
-        return self._transport.run(run_all) if prompts else []
+        return self._transport.run(run_all)
 
     def loglikelihoods(
         self, contexts: Sequence[str], continuations: Sequence[Sequence[str]]
@@ -218,13 +250,16 @@ class OpenAIBackend:
         for i, context in enumerate(contexts):
             if not context.strip():
                 raise ValueError(f"loglikelihoods: context {i} is empty; a continuation needs a context")
-        if self._loglik_unsupported is not None:
-            raise NotSupported(self._loglik_unsupported)
+        if not contexts:
+            return []
+        self._probe("echo", lambda: probe_echo(self._transport, self.model, self.capabilities))
+        if self.capabilities.echo != "returned":
+            self._unsupported(f"the server cannot score prompts ({self.capabilities.echo_detail})")
 
         async def run_all() -> list[list[tuple[float, int]]]:
             return await gather([self._loglik_one(c, list(cs)) for c, cs in zip(contexts, continuations)])
 
-        return self._transport.run(run_all) if contexts else []
+        return self._transport.run(run_all)
 
     def close(self) -> None:
         """Close the HTTP connections and stop the backend's loop thread (a later call starts them again)."""
@@ -236,29 +271,27 @@ class OpenAIBackend:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # ---- one request of each kind ------------------------------------------------------------
+    # ---- probing and one request of each kind ----------------------------------------------------
+
+    def _probe(self, what: str, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Ask the server about ``what`` (a Capabilities field) unless it was asked already."""
+        with self._probing:
+            if getattr(self.capabilities, what) is None:
+                self._transport.run(make)
 
     async def _letters_one(self, prompt: Messages, letters: list[str]) -> LetterScores:
-        body = {"model": self.model, "messages": wire_messages(prompt), "max_tokens": 1, "temperature": 0}
-        if self.logprobs_supported is not False:
-            asking = {**body, "logprobs": True, "top_logprobs": self.top_logprobs}
-            try:
-                choices = await self._transport.post(CHAT, asking, parse_chat_choices)
-            except Rejected as exc:
-                if self.logprobs_supported or exc.status not in (400, 422):
-                    raise
-                # the server refuses logprobs: ask for the 1-token reply alone
-                choices = await self._transport.post(CHAT, body, parse_chat_choices)
-                self.logprobs_supported = False
-            else:
-                candidates = _top_logprobs(choices[0])
-                if candidates is not None:
-                    self.logprobs_supported = True
-                    return LetterScores(letter_scores_from_top(candidates, letters), "logprobs")
-                if self.logprobs_supported is None:  # one answer without them after many with: just this one
-                    self.logprobs_supported = False
-        else:
-            choices = await self._transport.post(CHAT, body, parse_chat_choices)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": wire_messages(prompt),
+            "max_tokens": 1,
+            "temperature": 0,
+        }
+        if self.capabilities.logprobs == "returned":
+            body.update(logprobs=True, top_logprobs=self.top_logprobs)
+        choices = await self._transport.post(CHAT, body, parse_chat_choices)
+        candidates = first_position(choices[0]) if "logprobs" in body else None
+        if candidates is not None:
+            return LetterScores(letter_scores_from_top(candidates, letters), "logprobs")
         return LetterScores(letter_scores_from_reply(_reply(choices[0]), letters), "completion")
 
     async def _generate_one(self, prompt: Messages, config: GenerationConfig) -> list[Completion]:
@@ -283,62 +316,32 @@ class OpenAIBackend:
             raise
 
     async def _samples(self, body: dict[str, Any], n: int) -> list[Completion]:
-        if n == 1:
-            choices, usage = await self._transport.post(CHAT, body, parse_chat_with_usage)
-            return [completion_of(choices[0], usage)]
         replies: list[Completion] = []
-        if self._n_supported is not False:
-            try:
-                choices = await self._transport.post(CHAT, {**body, "n": n}, parse_chat_choices)
-            except Rejected as exc:
-                if self._n_supported or exc.status not in (400, 422):
-                    raise
-            else:
-                replies = [completion_of(choice) for choice in choices][:n]
-            self._n_supported = len(replies) == n
-            if self._n_supported:
-                return replies
-        extra = await gather(
+        if n > 1 and self.capabilities.n == "honoured":
+            choices = await self._transport.post(CHAT, {**body, "n": n}, parse_chat_choices)
+            replies = [completion_of(choice) for choice in choices][:n]
+        missing = await gather(
             [
                 self._transport.post(CHAT, {**body, "seed": body["seed"] + k}, parse_chat_with_usage)
                 for k in range(len(replies), n)
             ]
         )
-        return replies + [completion_of(choices[0], usage) for choices, usage in extra]
+        return replies + [completion_of(choices[0], usage) for choices, usage in missing]
 
     async def _loglik_one(self, context: str, continuations: list[str]) -> list[tuple[float, int]]:
         if not continuations:
             return []
         prompts = [context.rstrip(), *(context + c for c in continuations)]
-        while True:
-            max_tokens = 0 if self._echo_zero is not False else 1
-            body = {
-                "model": self.model,
-                "prompt": prompts,
-                "max_tokens": max_tokens,
-                "echo": True,
-                "logprobs": 1,
-                "temperature": 0,
-            }
-            try:
-                choices = await self._transport.post(COMPLETIONS, body, parse_choices)
-            except Rejected as exc:
-                if max_tokens == 0 and self._echo_zero is not True and exc.status in (400, 422):
-                    self._echo_zero = False  # e.g. "max_tokens must be at least 1": generate one, drop it
-                    continue
-                if exc.status in _UNSUPPORTED_STATUSES and not self._loglik_worked:
-                    self._unsupported(f"the server cannot score prompts ({exc})")
-                raise
-            generated = [
-                c.get("text", "") != p and str(c.get("text", "")).startswith(p)
-                for p, c in zip(prompts, choices)
-            ]
-            if max_tokens == 0 and any(generated) and self._echo_zero is not True:
-                self._echo_zero = False  # it generated despite max_tokens=0
-                continue
-            if max_tokens == 0:
-                self._echo_zero = True
-            return self._continuation_scores(prompts, choices, continuations, drop_last=max_tokens > 0)
+        max_tokens = 0 if self.capabilities.max_tokens_zero else 1
+        body = {"model": self.model, "max_tokens": max_tokens, "echo": True, "logprobs": 1, "temperature": 0}
+        if self.capabilities.prompt_lists:
+            choices = await self._transport.post(COMPLETIONS, {**body, "prompt": prompts}, parse_choices)
+        else:
+            alone = await gather(
+                [self._transport.post(COMPLETIONS, {**body, "prompt": p}, parse_choices) for p in prompts]
+            )
+            choices = [found[0] for found in alone]
+        return self._continuation_scores(prompts, choices, continuations, drop_last=max_tokens > 0)
 
     def _continuation_scores(
         self, prompts: list[str], choices: list[dict[str, Any]], continuations: list[str], *, drop_last: bool
@@ -354,7 +357,6 @@ class OpenAIBackend:
             if prompt not in str(choice.get("text", "")):
                 self._unsupported("the server did not echo the prompt (echo=true)")
             token_logprobs.append(values[:-1] if drop_last else values)
-        self._loglik_worked = True
         context_tokens = len(token_logprobs[0])
         results = []
         for continuation, values in zip(continuations, token_logprobs[1:]):
@@ -367,5 +369,4 @@ class OpenAIBackend:
         return results
 
     def _unsupported(self, reason: str) -> NoReturn:
-        self._loglik_unsupported = f"{self.model} at {', '.join(self.base_urls)}: {reason}"
-        raise NotSupported(self._loglik_unsupported)
+        raise NotSupported(f"{self.model} at {', '.join(self.base_urls)}: {reason}")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from chattasks.errors import BackendError, Rejected
 from chattasks.eval.backends.base import Completion, GenerationConfig
-from chattasks.eval.backends.openai_transport import parse_chat_choices
+from chattasks.eval.backends.openai_wire import parse_chat_choices
 from chattasks.eval.tool_chat import ToolConversation, openai_calls
 from chattasks.tools.calls import CALCULATOR_SCHEMA
 
