@@ -1,4 +1,4 @@
-"""Shared fixtures: the real datasets in ../shared/data (tests that need them skip when absent)."""
+"""Shared fixtures: the real datasets in ../shared/data (skip when absent, fail under CI=true: shared_data.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from shared_data import HUB_DIR, SMOLLM2_TOKENIZER, TOKENIZERS, WORDS_FILE, require
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("CHATTASKS_SHARED_DATA", REPO.parent / "shared" / "data"))
-HUB_DIR = SHARED_DATA / "hub"
-WORDS_FILE = SHARED_DATA / "words" / "words_alpha.txt"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-TOKENIZERS = SHARED_DATA / "tokenizers"
 SMOLLM2_TEMPLATE = FIXTURES / "sft" / "smollm2_chat_template.jinja"
 
 
@@ -27,17 +23,13 @@ def _private_arrow_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def hub_dir() -> Path:
     """The local Hub-layout mirror of the task datasets (../shared/data/hub)."""
-    if not HUB_DIR.is_dir():
-        pytest.skip(f"local dataset mirror not found at {HUB_DIR}")
-    return HUB_DIR
+    return require(HUB_DIR, "local dataset mirror")
 
 
 @pytest.fixture(scope="session")
 def words_file() -> Path:
     """The dwyl English word list (../shared/data/words/words_alpha.txt)."""
-    if not WORDS_FILE.is_file():
-        pytest.skip(f"word list not found at {WORDS_FILE}")
-    return WORDS_FILE
+    return require(WORDS_FILE, "word list")
 
 
 @pytest.fixture
@@ -52,9 +44,7 @@ def nanochat_tokenizer():
     tokenizers = pytest.importorskip("tokenizers")
     from chattasks.sft.special import NANOCHAT_SPECIAL_TOKENS
 
-    folder = TOKENIZERS / "gpt2"
-    if not folder.is_dir():
-        pytest.skip(f"GPT-2 tokenizer files not found at {folder}")
+    folder = require(TOKENIZERS / "gpt2", "GPT-2 tokenizer files")
     tokenizer = tokenizers.Tokenizer(
         tokenizers.models.BPE.from_file(str(folder / "encoder.json"), str(folder / "vocab.bpe"))
     )
@@ -68,9 +58,7 @@ def nanochat_tokenizer():
 def smollm2_tokenizer():
     """The SmolLM2 tokenizer (../shared/data/tokenizers/smollm2_tokenizer.json) with its chat template."""
     transformers = pytest.importorskip("transformers")
-    path = TOKENIZERS / "smollm2_tokenizer.json"
-    if not path.is_file():
-        pytest.skip(f"SmolLM2 tokenizer not found at {path}")
+    path = require(SMOLLM2_TOKENIZER, "SmolLM2 tokenizer")
     tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(path))
     tokenizer.chat_template = SMOLLM2_TEMPLATE.read_text()
     return tokenizer

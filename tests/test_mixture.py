@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 
 import numpy as np
@@ -144,3 +145,46 @@ def test_eval_type_is_shared_or_refused():
 def test_composites_reject_non_tasks():
     with pytest.raises(TypeError, match=r"tasks\[1\]"):
         TaskMixture([Numbers("a", 1), [1, 2, 3]])
+
+
+def test_a_view_of_a_mixture_reads_the_same_rows_and_shares_the_grading_memory():
+    mixture = TaskMixture([Numbers("a", 6), Numbers("b", 6)])
+    assert rows(mixture[3:9:2]) == rows(mixture)[3:9:2]
+    assert rows(mixture[::-3]) == rows(mixture)[::-3]
+    assert rows(TaskMixture([Numbers("a", 6), Numbers("b", 6)], start=2, stop=7)) == rows(mixture)[2:7]
+    conversation = mixture[4:][1]
+    assert mixture.evaluate(conversation, conversation["row"][0]) == 1
+    with pytest.raises(IndexError, match="out of range"):
+        mixture[4:][8]
+
+
+def test_evaluate_remembers_only_the_most_recent_reads():
+    mixture = TaskMixture([Numbers("a", 3000), Numbers("b", 3000)])
+    first = mixture[0]
+    kept = [mixture[i] for i in range(1, TaskMixture._OWNER_MEMORY + 1)]
+    assert mixture.evaluate(kept[0], kept[0]["row"][0]) == 1
+    assert mixture.evaluate(kept[-1], kept[-1]["row"][0]) == 1
+    with pytest.raises(TaskError, match="not recently read"):
+        mixture.evaluate(first, first["row"][0])
+
+
+def test_a_pickled_mixture_reads_the_same_rows_and_carries_no_conversations():
+    mixture = TaskMixture([Numbers("a", 40), Numbers("b", 60)])[10:90]
+    empty_size = len(pickle.dumps(mixture))
+    read = rows(mixture)
+    restored = pickle.loads(pickle.dumps(mixture))
+    assert len(pickle.dumps(mixture)) == empty_size
+    assert rows(restored) == read
+    assert restored.order.tolist() == np.random.default_rng(42).permutation(100).tolist()
+    conversation = restored[5]
+    assert restored.evaluate(conversation, conversation["row"][0]) == 1
+
+
+def test_a_child_that_overrides_getitem_is_read_through_it():
+    class Upper(Numbers):
+        def __getitem__(self, index):
+            conversation = super().__getitem__(index)
+            return {**conversation, "row": (self.name.upper(), conversation["row"][1])}
+
+    mixture = TaskMixture([Upper("a", 3, start=1), Numbers("b", 2)])
+    assert sorted(rows(mixture)) == [("A", 1), ("A", 2), ("b", 0), ("b", 1)]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SMOLLM2_TOKENIZER, require
 from typer.testing import CliRunner
 
 from chattasks.cli import app
@@ -17,7 +18,6 @@ from chattasks.sft.template import ChatTemplateRenderer
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "tokenizers"
 TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "sft" / "smollm2_chat_template.jinja"
 
 
@@ -93,9 +93,7 @@ def test_a_template_the_renderer_refuses_is_reported_per_probe(smollm2):
 
 
 def test_the_check_template_command(tmp_path):
-    path = SHARED / "smollm2_tokenizer.json"
-    if not path.is_file():
-        pytest.skip(f"SmolLM2 tokenizer not found at {path}")
+    path = require(SMOLLM2_TOKENIZER, "SmolLM2 tokenizer")
     runner = CliRunner()
     good = runner.invoke(app, ["check-template", str(path), "--chat-template", str(TEMPLATE)])
     assert good.exit_code == 0, good.output

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from shared_data import SMOLLM2_TOKENIZER, require
 from typer.testing import CliRunner
 
 from chattasks.cli import app
@@ -15,7 +16,6 @@ from chattasks.tasks.gsm8k import GSM8K
 
 SPEC = Path(__file__).resolve().parent / "fixtures" / "sft" / "mixture.toml"
 TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "sft" / "smollm2_chat_template.jinja"
-SMOLLM2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "tokenizers" / "smollm2_tokenizer.json"
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +88,10 @@ def test_trl_sft_trainer_tokenizes_the_export_exactly_as_our_template_renderer(p
     datasets = pytest.importorskip("datasets")
     trl = pytest.importorskip("trl")
     transformers = pytest.importorskip("transformers")
-    if not SMOLLM2.is_file():
-        pytest.skip(f"SmolLM2 tokenizer not found at {SMOLLM2}")
+    smollm2 = require(SMOLLM2_TOKENIZER, "SmolLM2 tokenizer")
     from chattasks.sft.template import ChatTemplateRenderer
 
-    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(SMOLLM2))
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(smollm2))
     tokenizer.chat_template = TEMPLATE.read_text()
     tokenizer.pad_token = tokenizer.eos_token = "<|im_end|>"
     config = transformers.LlamaConfig(

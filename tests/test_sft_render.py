@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SMOLLM2_TOKENIZER
 
 from chattasks.errors import InvalidConversation, RenderError
 from chattasks.sft.render import RenderedConversation, ToolFormat, make_renderer, render
@@ -23,7 +24,6 @@ from chattasks.tasks.spellingbee import SpellingBee
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "tokenizers"
 TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "sft" / "smollm2_chat_template.jinja"
 
 
@@ -361,7 +361,7 @@ def test_a_template_that_rewrites_content_is_refused(smollm2):
 
 
 def test_a_tokenizer_with_neither_special_tokens_nor_template_is_refused(smollm2):
-    bare = transformers.PreTrainedTokenizerFast(tokenizer_file=str(SHARED / "smollm2_tokenizer.json"))
+    bare = transformers.PreTrainedTokenizerFast(tokenizer_file=str(SMOLLM2_TOKENIZER))
     with pytest.raises(RenderError, match="neither nanochat's special tokens nor a chat template"):
         make_renderer(bare)
 

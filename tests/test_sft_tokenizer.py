@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from shared_data import SMOLLM2_TOKENIZER, require
 
 from chattasks.errors import BackendError
 from chattasks.sft.tokenizer import TextEncoder, load_tokenizer
@@ -12,7 +13,6 @@ from chattasks.sft.tokenizer import TextEncoder, load_tokenizer
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "tokenizers"
 TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "sft" / "smollm2_chat_template.jinja"
 
 
@@ -66,9 +66,7 @@ def test_unsupported_tokenizers_are_refused():
 
 
 def test_load_tokenizer_reads_a_tokenizer_json_and_a_template_file():
-    path = SHARED / "smollm2_tokenizer.json"
-    if not path.is_file():
-        pytest.skip(f"SmolLM2 tokenizer not found at {path}")
+    path = require(SMOLLM2_TOKENIZER, "SmolLM2 tokenizer")
     tokenizer = load_tokenizer(path, chat_template=TEMPLATE)
     assert tokenizer.chat_template == TEMPLATE.read_text()
     assert load_tokenizer(str(path), chat_template="{{ messages }}").chat_template == "{{ messages }}"

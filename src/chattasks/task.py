@@ -9,10 +9,11 @@ them in order. Both are tasks themselves, so they slice, nest and grade like any
 
 from __future__ import annotations
 
+import array
 import bisect
 import copy
 import operator
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from chattasks.sandbox.result import SandboxResult
 
 Conversation = dict[str, Any]
+_bisect_right = bisect.bisect_right  # a global name: one lookup less on the read path
 
 
 @dataclass(frozen=True)
@@ -145,11 +147,14 @@ class Task:
         return len(self.physical_rows())
 
     def _physical_index(self, index: Any) -> int:
-        i = _as_int(index, "index")
+        i = index if type(index) is int else _as_int(index, "index")
         rows = self.physical_rows()
-        if not -len(rows) <= i < len(rows):
-            raise IndexError(f"index {i} out of range for {type(self).__name__} of length {len(rows)}")
-        return rows[i]
+        try:
+            return rows[i]
+        except IndexError:
+            raise IndexError(
+                f"index {i} out of range for {type(self).__name__} of length {len(rows)}"
+            ) from None
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
@@ -182,8 +187,39 @@ class Task:
         return f"<{type(self).__name__} rows={len(self)}>"
 
 
+class _RecentReads(deque[tuple[Conversation, Task]]):
+    """The last ``maxlen`` (conversation, child that produced it) pairs a composite handed out.
+
+    Appending is one C call, the cost the read path pays; finding an owner scans from the
+    newest entry, which is where a conversation just read and now graded sits. Views of a
+    composite share one memory; a pickled or deep-copied composite starts with an empty one.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), ((), self.maxlen)
+
+    def owner(self, conversation: Conversation) -> Task | None:
+        """The child that produced ``conversation``, or None when it was not handed out recently."""
+        for seen, task in reversed(list(self)):  # a snapshot: another thread may be reading
+            if seen is conversation:
+                return task
+        return None
+
+
+def _reader(task: Task) -> tuple[Any, Sequence[int]]:
+    """(read, rows) such that ``read(rows[i])`` is ``task[i]``, skipping ``Task.__getitem__``'s checks."""
+    if type(task).__getitem__ in (Task.__getitem__, _CompositeTask.__getitem__):
+        return task.get_example, task.physical_rows()
+    return task.__getitem__, range(len(task))
+
+
 class _CompositeTask(Task):
-    """Shared machinery of mixtures and sequences: child tasks, owner lookup, grading by owner."""
+    """Shared machinery of mixtures and sequences: child tasks, owner lookup, grading by owner.
+
+    The children's lengths (and views) are read once, at construction. A subclass sets
+    ``_order`` (position ``p`` of the composite holds row ``_order[p]`` of the children's
+    concatenation) and calls ``_index_rows()``.
+    """
 
     _OWNER_MEMORY = 4096  # recent conversations whose owning child evaluate() can still find
 
@@ -198,7 +234,13 @@ class _CompositeTask(Task):
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths, dtype=np.int64)])
         self.num_conversations = int(self.offsets[-1])
         self._bounds = [int(x) for x in self.offsets]  # a list: bisect on it beats numpy for a few tasks
-        self._owners: OrderedDict[int, tuple[Conversation, Task]] = OrderedDict()
+        self._readers = [_reader(task) for task in tasks]
+        self._recent = _RecentReads(maxlen=self._OWNER_MEMORY)
+        self._order: Sequence[int] = range(self.num_conversations)
+        self._rows: range = range(0)
+
+    def _index_rows(self) -> None:
+        self._rows = self.physical_rows()  # fixed: a composite's size never changes
 
     def num_examples(self) -> int:
         return self.num_conversations
@@ -212,42 +254,60 @@ class _CompositeTask(Task):
 
     def _child_of(self, position: int) -> tuple[int, int]:
         """Map a position in the concatenation of all children to (child number, row in child)."""
-        child = bisect.bisect_right(self._bounds, position) - 1
+        child = _bisect_right(self._bounds, position) - 1
         return child, position - self._bounds[child]
 
-    def _position(self, index: int) -> int:
-        return index
+    def _read(self, position: int) -> Conversation:
+        """The conversation at ``position`` of the concatenation, its owner remembered."""
+        child = _bisect_right(self._bounds, position) - 1
+        read, rows = self._readers[child]
+        conversation = read(rows[position - self._bounds[child]])
+        self._recent.append((conversation, self.tasks[child]))
+        return conversation
 
-    def _check_physical(self, index: int) -> int:
+    def __getitem__(self, index: Any) -> Any:
+        if type(index) is not int:  # slices, numpy integers, wrong types
+            return super().__getitem__(index)
+        try:
+            position = self._order[self._rows[index]]
+        except IndexError:
+            raise IndexError(
+                f"index {index} out of range for {type(self).__name__} of length {len(self._rows)}"
+            ) from None
+        # the hot path of reading a mixture row by row: _read(position), inlined (one call less)
+        child = _bisect_right(self._bounds, position) - 1
+        read, rows = self._readers[child]
+        conversation = read(rows[position - self._bounds[child]])
+        self._recent.append((conversation, self.tasks[child]))
+        return conversation
+
+    def _slice(self, key: slice) -> Task:
+        view = super()._slice(key)
+        if isinstance(view, _CompositeTask):  # always: a view is a copy of self
+            view._index_rows()
+        return view
+
+    def get_example(self, index: int) -> Conversation:
         index = _as_int(index, "index")
         if not 0 <= index < self.num_conversations:
             raise IndexError(
                 f"index {index} out of range for {type(self).__name__} of {self.num_conversations}"
             )
-        return index
-
-    def get_example(self, index: int) -> Conversation:
-        child, row = self._child_of(self._position(self._check_physical(index)))
-        task = self.tasks[child]
-        conversation = task[row]
-        self._owners[id(conversation)] = (conversation, task)
-        if len(self._owners) > self._OWNER_MEMORY:
-            self._owners.popitem(last=False)
-        return conversation
+        return self._read(self._order[index])
 
     def locate(self, index: int) -> tuple[Task, int]:
-        child, row = self._child_of(self._position(self._physical_index(index)))
+        child, row = self._child_of(self._order[self._physical_index(index)])
         return self.tasks[child].locate(row)
 
     def evaluate(self, conversation: Conversation, assistant_response: str) -> int | float:
         """Grade with the task that produced ``conversation`` (one recently read from this task)."""
-        owner = self._owners.get(id(conversation))
-        if owner is None or owner[0] is not conversation:
+        owner = self._recent.owner(conversation)
+        if owner is None:
             raise TaskError(
                 f"{type(self).__name__}.evaluate: this conversation was not recently read from this task; "
                 "use evaluate_at(index, response)"
             )
-        return owner[1].evaluate(conversation, assistant_response)
+        return owner.evaluate(conversation, assistant_response)
 
     def evaluate_at(self, index: int, assistant_response: str) -> int | float:
         """Grade a response to row ``index`` of this view with the task that owns that row."""
@@ -260,20 +320,35 @@ class TaskMixture(_CompositeTask):
 
     List a task more than once to oversample it; the same object is reused, never reloaded.
     Position ``i`` holds row ``order[i]`` of the tasks' concatenation, where ``order`` is
-    ``numpy.random.default_rng(seed).permutation(n)``, kept as one compact numpy array.
+    ``numpy.random.default_rng(seed).permutation(n)``, kept as one compact array (4 bytes a row).
     """
+
+    _order: array.array[int]
+    _FILL_CHUNK = 1 << 16  # rows of np.arange written at a time: no second full-size array at build
 
     def __init__(self, tasks: Sequence[Task], seed: int = 42, **kwargs: Any) -> None:
         super().__init__(tasks, **kwargs)
         self.seed = seed
-        dtype = np.uint32 if self.num_conversations < 2**32 else np.int64
-        order = np.arange(self.num_conversations, dtype=dtype)
-        np.random.default_rng(seed).shuffle(order)
-        self.order = order
+        n = self.num_conversations
+        # an array.array, not numpy: indexing it gives a Python int with no numpy scalar in between
+        typecode, self._dtype = ("I", np.uint32) if n < 2**32 else ("q", np.int64)
+        self._order = order = array.array(typecode, [0]) * n
+        numbers = np.frombuffer(order, dtype=self._dtype)  # a view: the permutation is written in place
+        for start in range(0, n, self._FILL_CHUNK):
+            stop = min(start + self._FILL_CHUNK, n)
+            numbers[start:stop] = np.arange(start, stop, dtype=self._dtype)
+        np.random.default_rng(seed).shuffle(numbers)
+        self._index_rows()
 
-    def _position(self, index: int) -> int:
-        return int(self.order[index])
+    @property
+    def order(self) -> np.ndarray:
+        """The permutation as a numpy array (a view of the mixture's own index, nothing copied)."""
+        return np.frombuffer(self._order, dtype=self._dtype)
 
 
 class TaskSequence(_CompositeTask):
     """The rows of ``tasks`` concatenated in order, for curricula."""
+
+    def __init__(self, tasks: Sequence[Task], **kwargs: Any) -> None:
+        super().__init__(tasks, **kwargs)
+        self._index_rows()

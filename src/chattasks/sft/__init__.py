@@ -24,13 +24,13 @@ _EXPORTS = {
     "Packer": "chattasks.sft.pack",
     "PackingPlan": "chattasks.sft.plan",
     "RenderError": "chattasks.errors",
-    "RenderedConversation": "chattasks.sft.render",
-    "Renderer": "chattasks.sft.render",
+    "RenderedConversation": "chattasks.sft.renderer",
+    "Renderer": "chattasks.sft.renderer",
     "SFTDataLoader": "chattasks.sft.loader",
     "SpecError": "chattasks.errors",
     "SpecialTokenRenderer": "chattasks.sft.special",
     "TaskSpec": "chattasks.sft.spec",
-    "ToolFormat": "chattasks.sft.render",
+    "ToolFormat": "chattasks.sft.renderer",
     "best_fit": "chattasks.sft.pack",
     "check_template": "chattasks.sft.check_template",
     "export": "chattasks.sft.export",
@@ -67,7 +67,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from chattasks.sft.measure import Measurement, measure
     from chattasks.sft.pack import PackedBatch, Packer, PackReport, best_fit
     from chattasks.sft.plan import PackingPlan
-    from chattasks.sft.render import RenderedConversation, Renderer, ToolFormat, make_renderer, render
+    from chattasks.sft.render import make_renderer, render
+    from chattasks.sft.renderer import RenderedConversation, Renderer, ToolFormat
     from chattasks.sft.spec import Mixture, MixtureSpec, TaskSpec, load_spec, parse_spec
     from chattasks.sft.special import NANOCHAT_SPECIAL_TOKENS, SpecialTokenRenderer
     from chattasks.sft.stats import mixture_stats

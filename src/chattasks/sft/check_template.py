@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from chattasks.sft.render import Conversation, Renderer, make_renderer
+from chattasks.sft.render import make_renderer
+from chattasks.sft.renderer import Conversation, Renderer
 from chattasks.sft.special import SpecialTokenRenderer
 from chattasks.sft.template import ChatTemplateRenderer
 
@@ -222,27 +223,42 @@ def _template_oracle(
             )
             unknown(upto, upto)
             continue
-        tail = [i for i in range(len(prompt), len(upto)) if upto[i] in specials]
-        end = tail[-1] if tail else len(upto) - 1
-        region = list(range(len(prompt), end + 1))
-        content, trained = fmt.spans(message["content"])
-        text = renderer.decode(upto[len(prompt) : end + 1])
-        origin = text.find(content) if content else 0
-        if origin < 0:
+        trained_tokens = _trained_in_turn(renderer, message["content"], upto[len(prompt) :], specials)
+        if trained_tokens is None:
             problems.append(f"message {k}: its content is not in the decoded assistant turn")
             unknown(upto, prompt + [-1])
             continue
-        cuts = [len(renderer.decode(upto[len(prompt) : i])) for i in region] + [len(text)]
-        for n, i in enumerate(region):
-            a, b = cuts[n], cuts[n + 1]  # the token's characters in the decoded turn
-            holds = [origin + x < b and a < origin + y for x, y in trained]
-            in_content = a < origin + len(content) and b > origin
-            outside_trained = in_content and _outside(a - origin, b - origin, trained, len(content))
-            if any(holds) and not outside_trained:
-                expected[i] = 1  # carries trained content and no tool output
-            elif not in_content:
-                expected[i] = 1  # the end-of-turn token (or text the template makes the model write)
+        for n in trained_tokens:
+            expected[len(prompt) + n] = 1
     return full, expected, problems
+
+
+def _trained_in_turn(
+    renderer: ChatTemplateRenderer, content_parts: Any, turn: list[int], specials: set[int]
+) -> list[int] | None:
+    """Which tokens of an assistant turn (its tokens after the generation prompt) the oracle trains.
+
+    None when the message's content is not found in the decoded turn (the oracle cannot judge).
+    The turn ends at its last special token (the end of turn); a token is trained when it carries
+    trained content and no tool output, or lies outside the content (end of turn, template text).
+    """
+    tail = [n for n, token in enumerate(turn) if token in specials]
+    end = tail[-1] if tail else len(turn) - 1
+    content, trained = renderer.tool_format.spans(content_parts)
+    text = renderer.decode(turn[: end + 1])
+    origin = text.find(content) if content else 0
+    if origin < 0:
+        return None
+    cuts = [len(renderer.decode(turn[:n])) for n in range(end + 1)] + [len(text)]
+    found = []
+    for n in range(end + 1):
+        a, b = cuts[n], cuts[n + 1]  # the token's characters in the decoded turn
+        holds = any(origin + x < b and a < origin + y for x, y in trained)
+        in_content = a < origin + len(content) and b > origin
+        outside_trained = in_content and _outside(a - origin, b - origin, trained, len(content))
+        if (holds and not outside_trained) or not in_content:
+            found.append(n)
+    return found
 
 
 def _outside(a: int, b: int, trained: list[tuple[int, int]], length: int) -> bool:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from chattasks.sft.render import ToolFormat
+from chattasks.sft.renderer import ToolFormat
 from chattasks.sft.spec import Mixture
 
 FORMATS = ("jsonl", "parquet")

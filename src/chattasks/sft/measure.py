@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from chattasks.sft.render import Conversation, Renderer
+from chattasks.sft.renderer import Conversation, Renderer
 
 
 @dataclass(frozen=True)

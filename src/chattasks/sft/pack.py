@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from chattasks.sft.render import RenderedConversation
+from chattasks.sft.renderer import RenderedConversation
 
 T = TypeVar("T")
 _LAST = 1 << 62  # larger than any insertion number

@@ -27,7 +27,7 @@ import numpy as np
 from chattasks.errors import RenderError
 from chattasks.sft.measure import Measurement, measure
 from chattasks.sft.pack import PackedBatch, PackReport, assemble, best_fit
-from chattasks.sft.render import Renderer
+from chattasks.sft.renderer import Renderer
 
 
 class PackingPlan:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from chattasks.errors import InvalidConversation, RenderError
-from chattasks.sft.render import Conversation, RenderedConversation
+from chattasks.sft.renderer import Conversation, RenderedConversation
 from chattasks.sft.tokenizer import TextEncoder
 
 NANOCHAT_SPECIAL_TOKENS = (
@@ -66,6 +66,26 @@ def missing_special_tokens(tokenizer: Any) -> list[str]:
         return list(NANOCHAT_SPECIAL_TOKENS)
 
 
+def _turns(conversation: Conversation) -> list[Any]:
+    """The messages to render: a leading system message merged into the first user message."""
+    messages = conversation.get("messages") if isinstance(conversation, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise InvalidConversation("conversation: expected a dict with a non-empty 'messages' list")
+    first = messages[0]
+    if isinstance(first, dict) and first.get("role") == "system":
+        if len(messages) < 2 or messages[1].get("role") != "user":
+            raise InvalidConversation("message 1: a system message must be followed by a user message")
+        merged = {"role": "user", "content": f"{first.get('content')}\n\n{messages[1].get('content')}"}
+        messages = [merged, *messages[2:]]
+    return messages
+
+
+def _add_text(segments: list[tuple[int, int]], texts: list[str], value: str, mask: int) -> None:
+    """Append a text segment: ``value`` goes to ``texts``, its segment refers to it as -1-index."""
+    texts.append(value)
+    segments.append((-len(texts), mask))
+
+
 class SpecialTokenRenderer:
     """Render conversations with nanochat's special tokens and its loss mask (see the module docstring)."""
 
@@ -88,22 +108,8 @@ class SpecialTokenRenderer:
     def _segments(self, conversation: Conversation, texts: list[str]) -> list[tuple[int, int]]:
         """(token or -1-text_index, mask) segments of one conversation; texts are appended to ``texts``."""
         special = self.special_ids
-        messages = conversation.get("messages") if isinstance(conversation, dict) else None
-        if not isinstance(messages, list) or not messages:
-            raise InvalidConversation("conversation: expected a dict with a non-empty 'messages' list")
-        first = messages[0]
-        if isinstance(first, dict) and first.get("role") == "system":
-            if len(messages) < 2 or messages[1].get("role") != "user":
-                raise InvalidConversation("message 1: a system message must be followed by a user message")
-            merged = {"role": "user", "content": f"{first.get('content')}\n\n{messages[1].get('content')}"}
-            messages = [merged, *messages[2:]]
         segments: list[tuple[int, int]] = [(special["<|bos|>"], 0)]
-
-        def text(value: str, mask: int) -> None:
-            texts.append(value)
-            segments.append((-len(texts), mask))
-
-        for i, message in enumerate(messages):
+        for i, message in enumerate(_turns(conversation)):
             role = message.get("role") if isinstance(message, dict) else None
             expected = "user" if i % 2 == 0 else "assistant"
             if role != expected:
@@ -115,38 +121,43 @@ class SpecialTokenRenderer:
                 if not isinstance(content, str):
                     raise InvalidConversation(f"message {i}: user content must be a string")
                 segments.append((special["<|user_start|>"], 0))
-                text(content, 0)
+                _add_text(segments, texts, content, 0)
                 segments.append((special["<|user_end|>"], 0))
                 continue
             segments.append((special["<|assistant_start|>"], 0))
-            if isinstance(content, str):
-                text(content, 1)
-            elif isinstance(content, list):
-                for j, part in enumerate(content):
-                    kind = part.get("type") if isinstance(part, dict) else None
-                    value = part.get("text") if isinstance(part, dict) else None
-                    if not isinstance(value, str):
-                        raise InvalidConversation(f"message {i} part {j}: text must be a string")
-                    if kind == "text":
-                        text(value, 1)
-                    elif kind == "python":
-                        segments.append((special["<|python_start|>"], 1))
-                        text(value, 1)
-                        segments.append((special["<|python_end|>"], 1))
-                    elif kind == "python_output":
-                        segments.append((special["<|output_start|>"], 0))
-                        text(value, 0)
-                        segments.append((special["<|output_end|>"], 0))
-                    else:
-                        raise InvalidConversation(
-                            f"message {i} part {j}: type {kind!r} is not one of text, python, python_output"
-                        )
-            else:
-                raise InvalidConversation(
-                    f"message {i}: assistant content must be a string or a list of parts"
-                )
+            self._assistant_segments(i, content, segments, texts)
             segments.append((special["<|assistant_end|>"], 1))
         return segments
+
+    def _assistant_segments(
+        self, i: int, content: Any, segments: list[tuple[int, int]], texts: list[str]
+    ) -> None:
+        """Append the segments of message ``i``'s assistant content: a string or a list of parts."""
+        special = self.special_ids
+        if isinstance(content, str):
+            _add_text(segments, texts, content, 1)
+            return
+        if not isinstance(content, list):
+            raise InvalidConversation(f"message {i}: assistant content must be a string or a list of parts")
+        for j, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            value = part.get("text") if isinstance(part, dict) else None
+            if not isinstance(value, str):
+                raise InvalidConversation(f"message {i} part {j}: text must be a string")
+            if kind == "text":
+                _add_text(segments, texts, value, 1)
+            elif kind == "python":
+                segments.append((special["<|python_start|>"], 1))
+                _add_text(segments, texts, value, 1)
+                segments.append((special["<|python_end|>"], 1))
+            elif kind == "python_output":
+                segments.append((special["<|output_start|>"], 0))
+                _add_text(segments, texts, value, 0)
+                segments.append((special["<|output_end|>"], 0))
+            else:
+                raise InvalidConversation(
+                    f"message {i} part {j}: type {kind!r} is not one of text, python, python_output"
+                )
 
     def render_batch(self, conversations: Sequence[Conversation]) -> list[RenderedConversation]:
         """Render each conversation (untruncated), encoding all their texts in one tokenizer call."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from chattasks.sft.measure import measure
-from chattasks.sft.render import Renderer
+from chattasks.sft.renderer import Renderer
 from chattasks.sft.spec import Mixture
 
 PROGRESS_THRESHOLD = 5_000  # conversations to measure above which the CLI shows a progress bar

