@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chattasks.eval.scoring import prompt_of
+from chattasks.eval.scorers.base import prompt_of
 from transformers_serve import TransformersServe, serve_available
 
 from chattasks.errors import BackendError
@@ -87,7 +87,7 @@ def test_arc_and_gsm8k_through_transformers_serve_agree_with_the_hf_backend(serv
     gsm8k = GSM8K("main", "test", data_dir=hub_dir)
     prompts = [prompt_of(gsm8k[i]) for i in range(LIMIT)]
     served = {
-        r["index"]: r["response"]
+        r.index: r.response
         for r in read_records(tmp_path / "run" / "samples" / "GSM8K.jsonl").records.values()
     }
     local = hf.generate(prompts, GenerationConfig(max_new_tokens=MAX_NEW_TOKENS))
@@ -101,7 +101,7 @@ def test_arc_and_gsm8k_through_transformers_serve_agree_with_the_hf_backend(serv
         served_replies = direct.generate(arc_prompts, one_token)
     assert served_replies == hf.generate(arc_prompts, one_token)
     letters = {
-        r["index"]: r["response"]
+        r.index: r.response
         for r in read_records(tmp_path / "run" / "samples" / "ARC-Easy.jsonl").records.values()
     }
     for i, (reply,) in enumerate(served_replies):
