@@ -17,6 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from chattasks.contamination_cli import register as register_contamination_command
 from chattasks.errors import ChattasksError
 from chattasks.eval.cli import register as register_eval_commands
 from chattasks.sft.cli import register as register_sft_commands
@@ -178,6 +179,7 @@ def validate(
 
 register_eval_commands(app)  # chattasks eval, chattasks regrade
 register_sft_commands(app)  # chattasks stats, export, check-template
+register_contamination_command(app)  # chattasks contamination
 
 
 def main() -> None:

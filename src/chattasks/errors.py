@@ -13,7 +13,8 @@
     ├── BackendError                    a model backend failed (load, request, tokenizer)
     ├── SpecError                       (also ValueError) a mixture spec file is malformed; names file, table, key
     ├── RenderError                     (also ValueError) a conversation cannot be rendered with exact loss masks
-    └── RunDirError                     (also ValueError) a run directory cannot be used or resumed as asked
+    ├── RunDirError                     (also ValueError) a run directory cannot be used or resumed as asked
+    └── ReportError                     (also ValueError) a contamination report is malformed or lacks a task
 
 Errors raised for bad arguments keep the standard types (ValueError, IndexError, TypeError)
 so that ordinary Python code handles them as it expects.
@@ -86,3 +87,7 @@ class SpecError(ChattasksError, ValueError):
 
 class RenderError(ChattasksError, ValueError):
     """A tokenizer or chat template cannot give exact loss masks (missing special tokens, unlocatable spans)."""
+
+
+class ReportError(ChattasksError, ValueError):
+    """A contamination report cannot be used: malformed (names the file and field) or missing the task asked for."""
