@@ -271,10 +271,13 @@ def test_the_command_prints_a_table_and_writes_the_report(planted, hub_dir, tmp_
     assert f"{gsm8k.items:,}" in result.output and f"{gsm8k.fraction:.1%}" in result.output
     first = gsm8k.matches[0]
     assert f"GSM8K item {first.item} <- {first.source} row {first.row}" in result.output
-    printed = CliRunner().invoke(app, [*args, "--json", "--n", "20"])
+    printed = CliRunner().invoke(app, [*args, "--json", "--n", "20", "--max-items-per-gram", "10"])
     assert printed.exit_code == 0, printed.output
     data = json.loads(printed.output)
-    assert data["n"] == 20 and set(data["tasks"]) == {"GSM8K", "ARC-Easy"}
+    assert (
+        data["n"] == 20 and data["max_items_per_gram"] == 10 and set(data["tasks"]) == {"GSM8K", "ARC-Easy"}
+    )
+    assert "contamination" in CliRunner().invoke(app, ["--help"]).output
 
 
 def test_an_unknown_task_is_a_one_line_error(planted, hub_dir):

@@ -124,3 +124,10 @@ def test_bad_n_is_refused(bad):
         NGramIndex(["x"], n=bad)
     with pytest.raises(ValueError, match="max_items_per_gram"):
         NGramIndex(["x"], max_items_per_gram=bad if bad != 2.0 else 0)
+
+
+def test_no_items_or_no_words_match_nothing():
+    for items in ([], ["", "..."]):
+        index = NGramIndex(items, n=3)
+        assert len(index) == 0 and index.items == len(items)
+        assert index.first_hits(WordBatch.from_folded([fold("a b c d"), b""])) == []

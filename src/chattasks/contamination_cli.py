@@ -40,7 +40,9 @@ def contamination(
     out: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
-            "--out", "-o", help="Write the report (JSON) here, for `chattasks eval --exclude-contaminated`."
+            "--out",
+            "-o",
+            help="Write the report (JSON) here: per task, every contaminated row and its first match.",
         ),
     ] = None,
     as_json: Annotated[

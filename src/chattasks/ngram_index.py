@@ -256,7 +256,7 @@ def _pack(
         keys &= ~low
         keys |= items
         parts.append(keys)
-    del items
+        del items
     packed = np.empty(sum(map(len, parts)), dtype=np.uint64)
     at = 0
     while parts:
