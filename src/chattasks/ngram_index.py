@@ -7,11 +7,12 @@ gram when the gram's words appear in it consecutively.
 
 **Layout**: one ``uint64`` per distinct (gram, item) pair, the gram's key with its low bits
 replaced by the item's number, sorted; a directory of where each run of top key bits starts;
-a bitmap of about 16 bits per pair over the keys' top bits, which turns most absent grams away
-with one memory read. ``candidates`` keys every n-gram of a training batch (and, at the words
-that begin a short item, the grams of the short items' lengths) and looks them all up at once;
-``confirm`` compares the words of a candidate, so a hash collision can never make a false match,
-and since equal grams always have equal keys, no match is ever missed.
+a bitmap of 8 to 16 bits per pair over the keys' top bits, which turns most absent grams away
+with one memory read; the items' normalised texts, compressed. ``first_hits`` keys every n-gram
+of a training batch (and, at the words that begin a short item, the grams of the short items'
+lengths), looks them all up at once, and confirms each item's first match on the words, so a
+hash collision can never make a false match; equal grams always have equal keys, so no match is
+ever missed.
 """
 
 from __future__ import annotations
@@ -87,13 +88,16 @@ class NGramIndex:
         max_items_per_gram: int | None = None,
         batch_bytes: int = BATCH_BYTES,
     ) -> None:
-        for name, value, least in (("n", n, 1), ("max_items_per_gram", max_items_per_gram, 1)):
-            if value is None and name != "n":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(
-                    f"{name} must be an integer >= {least}{' or None' * (name != 'n')}, got {value!r}"
-                )
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        if max_items_per_gram is not None and (
+            isinstance(max_items_per_gram, bool)
+            or not isinstance(max_items_per_gram, int)
+            or max_items_per_gram < 1
+        ):
+            raise ValueError(
+                f"max_items_per_gram must be an integer >= 1 or None, got {max_items_per_gram!r}"
+            )
         self.n = n
         self.texts = _Texts()  # each item's words, joined by single spaces
         chunks = self._read(texts, batch_bytes)
