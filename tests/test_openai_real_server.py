@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
-from chattasks.eval.scorers.base import prompt_of
 from transformers_serve import TransformersServe, serve_available
 
 from chattasks.errors import BackendError
 from chattasks.eval.backends.base import GenerationConfig
 from chattasks.eval.backends.openai import OpenAIBackend
 from chattasks.eval.journal import read_records
+from chattasks.eval.scorers.base import prompt_of
 from chattasks.tasks.arc import ARC
 from chattasks.tasks.gsm8k import GSM8K
 

@@ -157,3 +157,24 @@ def test_nanochat_import_path_and_registry(hub_dir):
     assert NanochatSmolTalk is SmolTalk
     task = get_task("SmolTalk", data_dir=hub_dir)
     assert isinstance(task, SmolTalk) and task.split == "test"
+
+
+def test_conversation_texts_are_the_messages_joined_in_the_views_order(hub_dir):
+    task = SmolTalk("test", data_dir=hub_dir)
+    for view in (task, task[5:2000:7], task[::-1], task[100:90]):
+        expected = ["\n".join(m["content"] for m in c["messages"]) for c in view]
+        assert list(view.conversation_texts()) == expected
+
+
+def test_conversation_texts_skip_the_checks_but_not_a_null_content(smol_fixture):
+    task = SmolTalk("test", data_dir=smol_fixture)
+    rows = [int(task.rows.order[i]) for i in range(len(task))]
+    after_null = task[rows.index(6) + 1 :]  # Hub row 6 has a null content; malformed rows follow it
+    assert {2, 3, 4, 7, 8} <= set(rows[rows.index(6) + 1 :])
+    with pytest.raises(InvalidConversation):
+        list(after_null)
+    raw = task.rows.table.column("messages").to_pylist()
+    expected = ["\n".join(m["content"] for m in raw[row]) for row in rows[rows.index(6) + 1 :]]
+    assert list(after_null.conversation_texts()) == expected
+    with pytest.raises(InvalidConversation, match=r"Hub row 6\): .*content must be a string, got NoneType"):
+        list(task.conversation_texts())

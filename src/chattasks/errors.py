@@ -15,12 +15,14 @@
     ├── BackendError                    a model backend failed (load, request, tokenizer)
     │   ├── UnknownBackend              (also ValueError) a backend name that is not registered
     │   ├── NotSupported                this backend cannot answer this kind of request
-    │   └── Rejected                    a server refused a request with a non-retryable status
+    │   ├── Rejected                    a server refused a request with a non-retryable status
+    │   └── MalformedReply              a server's 2xx reply lacks what the endpoint returns (retried)
     ├── SpecError                       (also ValueError) a mixture spec file is malformed; names file, table, key
     ├── RenderError                     (also ValueError) a conversation cannot be rendered with exact loss masks
-    └── RunDirError                     (also ValueError) a run directory cannot be used or resumed as asked
-        ├── JournalVersionError         a journal line of a schema version this chattasks does not know
-        └── IncomparableRuns            two runs evaluated different data for a task (compare); names it
+    ├── RunDirError                     (also ValueError) a run directory cannot be used or resumed as asked
+    │   ├── JournalVersionError         a journal line of a schema version this chattasks does not know
+    │   └── IncomparableRuns            two runs evaluated different data for a task (compare); names it
+    └── ReportError                     (also ValueError) a contamination report is malformed or lacks a task
 
 Warnings: ``SandboxWarning`` (a ``UserWarning``) when untrusted code runs with weaker isolation
 than bubblewrap.
@@ -115,6 +117,10 @@ class Rejected(BackendError):
         self.server_message = server_message
 
 
+class MalformedReply(BackendError):
+    """A server's 2xx body parsed as JSON but lacks what the endpoint always returns (the request is retried)."""
+
+
 class RunDirError(ChattasksError, ValueError):
     """A run directory cannot be used as asked (missing, holds another run, settings differ)."""
 
@@ -133,3 +139,7 @@ class RenderError(ChattasksError, ValueError):
 
 class IncomparableRuns(RunDirError):
     """Two runs cannot be compared as asked: a task's data differ (``chattasks compare``); names the task."""
+
+
+class ReportError(ChattasksError, ValueError):
+    """A contamination report cannot be used: malformed (names the file and field) or missing the task asked for."""

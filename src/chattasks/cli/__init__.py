@@ -2,7 +2,8 @@
 
 Tasks: ``list``, ``show``, ``validate`` (``cli.tasks``). Evaluation: ``eval`` (``cli.eval``),
 ``regrade`` (``cli.regrade``), ``compare`` (``cli.compare``). Fine-tuning data: ``stats``,
-``export``, ``check-template`` (``cli.sft``). Every command prints errors and exits as ``cli.console`` documents.
+``export``, ``check-template`` (``cli.sft``), ``contamination`` (``cli.contamination``);
+RL: ``reward`` (``cli.reward``). Every command prints errors and exits as ``cli.console`` documents.
 Command modules import the library and ``cli.console``, never each other or this package.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import typer
 
 from chattasks.cli import compare as compare_commands
+from chattasks.cli import contamination as contamination_commands
 from chattasks.cli import eval as eval_commands
 from chattasks.cli import regrade as regrade_commands
 from chattasks.cli import reward as reward_commands
@@ -35,6 +37,7 @@ app.command("reward")(reward_commands.reward_command)
 app.command("stats")(sft_commands.stats)
 app.command("export")(sft_commands.export)
 app.command("check-template")(sft_commands.check_template)
+app.command("contamination")(contamination_commands.contamination)
 
 __all__ = ["ExitCode", "app", "main"]
 

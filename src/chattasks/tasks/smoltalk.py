@@ -96,6 +96,28 @@ class SmolTalk(Task):
             for index, hub_row, messages in zip(indices, hub_rows.tolist(), batch):
                 yield self._conversation(index, hub_row, messages)
 
+    def conversation_texts(self) -> Iterator[str]:
+        """Each conversation's message contents joined by newlines, in the view's order, read in bulk.
+
+        Much faster than iterating when only the text matters (``chattasks contamination``); rows are
+        not checked here, except that a row without messages or with a null content raises as
+        ``task[i]`` does (``validate_all`` checks everything).
+        """
+        import pyarrow.compute as pc
+
+        rows = self.physical_rows()
+        for start in range(0, len(rows), 1024):
+            indices = rows[start : start + 1024]
+            taken = self._messages.take(pa.array(self._hub_rows(indices))).combine_chunks()
+            counts = pc.list_value_length(taken)
+            offsets = np.concatenate([[0], np.cumsum(counts.fill_null(0).to_numpy())]).astype(np.int32)
+            contents = pc.list_flatten(taken).field("content")
+            joined = pc.binary_join(pa.ListArray.from_arrays(offsets, contents, mask=counts.is_null()), "\n")
+            for index, text in zip(indices, joined.to_pylist()):
+                if text is None:  # raises InvalidConversation naming the row
+                    text = "\n".join(message["content"] for message in self.get_example(index)["messages"])
+                yield text
+
     def validate_all(self, max_errors: int | None = 20) -> int:
         """Check every row of the split (whatever the view); return their number, or raise listing the faulty ones.
 

@@ -52,7 +52,7 @@ from chattasks.errors import BackendError, Rejected
 from chattasks.eval.backends.openai_limit import AdaptiveLimit, ServerLoad, TransportStatus
 from chattasks.eval.backends.openai_loop import LoopThread
 from chattasks.eval.backends.openai_wire import (
-    Malformed,
+    MalformedReply,
     normalise_url,
     one_line,
     retry_after_seconds,
@@ -373,5 +373,5 @@ class Transport:
             return parse(response.json())
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise _Retry(BAD_REPLY, f"broken JSON in the response ({one_line(str(exc))})") from exc
-        except Malformed as exc:
+        except MalformedReply as exc:
             raise _Retry(BAD_REPLY, f"unexpected response: {exc}") from exc

@@ -1,7 +1,7 @@
 """What travels over the wire to an OpenAI-compatible server: base URLs, replies, error messages.
 
 Pure functions, no I/O: a base URL normalised the OpenAI client's way (``http://host:8000`` gets
-``/v1``), the ``choices`` of a reply checked (a reply without them is ``Malformed`` and retried),
+``/v1``), the ``choices`` of a reply checked (a reply without them is ``MalformedReply`` and retried),
 the server's own message read out of an error body, and ``Retry-After`` read as seconds.
 """
 
@@ -15,11 +15,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from chattasks.errors import MalformedReply
+
 MAX_RETRY_AFTER = 120.0  # seconds: the longest Retry-After honoured
-
-
-class Malformed(Exception):
-    """A 2xx body that parsed as JSON but lacks what the endpoint always returns."""
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -78,10 +76,10 @@ def server_message(response: httpx.Response) -> str:
 def parse_choices(data: Any) -> list[dict[str, Any]]:
     """The ``choices`` of a completions reply in ``index`` order; a reply without them is retried."""
     if not isinstance(data, dict):
-        raise Malformed(f"expected a JSON object, got {type(data).__name__}")
+        raise MalformedReply(f"expected a JSON object, got {type(data).__name__}")
     found = data.get("choices")
     if not isinstance(found, list) or not found or not all(isinstance(c, dict) for c in found):
-        raise Malformed("no 'choices' list in the response")
+        raise MalformedReply("no 'choices' list in the response")
     return sorted(found, key=lambda c: c.get("index", 0) if isinstance(c.get("index"), int) else 0)
 
 
@@ -89,5 +87,5 @@ def parse_chat_choices(data: Any) -> list[dict[str, Any]]:
     """The ``choices`` of a chat completions reply, each with a ``message``; a reply without them is retried."""
     found = parse_choices(data)
     if not all(isinstance(c.get("message"), dict) for c in found):
-        raise Malformed("a choice has no 'message'")
+        raise MalformedReply("a choice has no 'message'")
     return found
