@@ -473,3 +473,56 @@ def test_humaneval_is_graded_in_the_sandbox_with_timeouts_counted_apart(hub_dir)
     assert result.accuracy == pytest.approx(1 / 3)
     assert result.failures == {"timeout": 1}
     assert [s.details["status"] for s in results.samples["HumanEval"]] == ["passed", "failed", "timeout"]
+
+
+# ----- contamination -----------------------------------------------------------------------------------
+def planted_report(tmp_path, gsm8k, rows):
+    """A contamination report of a CustomJSON file holding the questions of ``rows`` of mem-GSM8K."""
+    from chattasks.contamination import check_contamination
+
+    lines = [
+        json.dumps(
+            [
+                {"role": "user", "content": gsm8k[i]["messages"][0]["content"]},
+                {"role": "assistant", "content": "ok"},
+            ]
+        )
+        for i in rows
+    ]
+    (tmp_path / "leak.jsonl").write_text("\n".join(lines) + "\n")
+    report = check_contamination(CustomJSON(tmp_path / "leak.jsonl"), ["mem-GSM8K"], n=13)
+    path = tmp_path / "contamination.json"
+    report.to_json(path)
+    return path
+
+
+def test_contaminated_rows_are_left_out_and_said_so(model, gsm8k, memory_tasks, tmp_path):
+    report = planted_report(tmp_path, gsm8k, [2, 5, 40])
+    out = tmp_path / "run"
+    results = run(model, tasks=["mem-GSM8K"], limit=12, output=out, exclude_contaminated=report)
+    from chattasks.contamination import contaminated_indices
+
+    found = contaminated_indices(report, "mem-GSM8K")
+    assert {2, 5, 40} <= found and min(found) == 2
+    clean = [i for i in range(12) if i not in found]
+    assert [r.index for r in results.samples["mem-GSM8K"]] == clean
+    result = results["mem-GSM8K"]
+    assert result.n == result.expected == len(clean) == 10 and result.missing == 0
+    assert result.accuracy == sum(verdict(gsm8k[i]["messages"][0]["content"]) == 0 for i in clean) / 10
+    assert results.meta["excluded"] == {"mem-GSM8K": 2}  # rows past the limit are not counted
+    stored = RunDirectory(out).read_run()
+    assert stored["settings"]["excluded"] == {"mem-GSM8K": [2, 5]} and stored["exclude_contaminated"]
+    assert regrade(out)["mem-GSM8K"].n == 10  # regrading keeps them out
+    with pytest.raises(RunDirError, match="excluded"):  # resuming without the report changes the run
+        run(model, tasks=["mem-GSM8K"], limit=12, output=out, resume=True)
+
+
+def test_a_report_made_on_other_data_is_refused(model, gsm8k, memory_tasks, tmp_path):
+    from chattasks.errors import ReportError
+
+    report = planted_report(tmp_path, gsm8k, [1])
+    payload = json.loads(report.read_text())
+    payload["tasks"]["mem-GSM8K"]["items"] += 1
+    report.write_text(json.dumps(payload))
+    with pytest.raises(ReportError, match="checked on other data"):
+        run(model, tasks=["mem-GSM8K"], limit=4, exclude_contaminated=report)

@@ -116,6 +116,10 @@ def _run(
     k: Annotated[Optional[str], typer.Option("--k", help="pass@k values to report, e.g. 1,10.")] = None,  # noqa: UP045
     data_dir: DataDirOption = None,
     seed: Annotated[Optional[int], typer.Option(help="Sampling seed (default 42).")] = None,  # noqa: UP045
+    exclude_contaminated: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="A report of chattasks contamination: leave each task's contaminated rows out."),
+    ] = None,
     tools: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -157,6 +161,7 @@ def _run(
         k=k,
         data_dir=data_dir,
         given=given,
+        exclude_contaminated=exclude_contaminated,
     )
     hook = _distributed_hook(output)
     try:
@@ -216,16 +221,16 @@ def _distributed_hook(output: Path | None) -> Any:
     return importlib.import_module("chattasks.eval.distributed").from_environment()
 
 
-def _stored(output: Path | None) -> tuple[dict[str, Any], dict[str, Any], list[int], Path | None]:
-    """(settings, backend options, ks, data_dir) of the run to resume in ``output``."""
+def _stored(output: Path | None) -> tuple[dict[str, Any], dict[str, Any], list[int], dict[str, Any]]:
+    """(settings, backend options, ks, the paths it read) of the run to resume in ``output``."""
     if output is None:
         raise ValueError("--resume needs --output RUN_DIR (the run to continue)")
     run = RunDirectory(output).read_run()
     settings = run.get("settings", {})
     settings = {**settings, "generation": RunSettings.from_json(settings).generation.to_dict()}
     options = {**run.get("options", {}), **settings.get("backend_options", {})}
-    data_dir = Path(run["data_dir"]) if run.get("data_dir") else None
-    return settings, options, list(run.get("ks") or []), data_dir
+    paths = {key: Path(run[key]) for key in ("data_dir", "exclude_contaminated") if run.get(key)}
+    return settings, options, list(run.get("ks") or []), paths
 
 
 def _plan_call(
@@ -242,6 +247,7 @@ def _plan_call(
     k: str | None,
     data_dir: Path | None,
     given: dict[str, Any],
+    exclude_contaminated: Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """The run directory and the keyword arguments of ``evaluate_model`` for a command line."""
     from chattasks.eval.runner import DEFAULT_BATCH_SIZE
@@ -258,8 +264,9 @@ def _plan_call(
     stored_options: dict[str, Any] = {}
     stored_ks: list[int] = []
     if resume:
-        stored, stored_options, stored_ks, stored_data_dir = _stored(output)
-        data_dir = data_dir if data_dir is not None else stored_data_dir
+        stored, stored_options, stored_ks, paths = _stored(output)
+        data_dir = data_dir if data_dir is not None else paths.get("data_dir")
+        exclude_contaminated = exclude_contaminated or paths.get("exclude_contaminated")
     run_dir = output if output is not None else Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     backend_name = backend or stored.get("backend") or "hf"
     decoding = dict(stored.get("generation") or {})
@@ -280,6 +287,7 @@ def _plan_call(
         "batch_size": batch_size or DEFAULT_BATCH_SIZE,
         "ks": _parse_ks(k) if k is not None else stored_ks or [1],
         "data_dir": data_dir,
+        "exclude_contaminated": exclude_contaminated,
         **_chosen_options(backend_name, options),
     }
     return run_dir, call

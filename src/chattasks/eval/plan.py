@@ -25,11 +25,18 @@ class TaskPlan:
     fingerprint: str
     num_samples: int
     scorer: Scorer
+    excluded: frozenset[int] = frozenset()
+    """Rows left out (``--exclude-contaminated``): not asked, not counted."""
 
     @property
     def n(self) -> int:
-        """Rows covered."""
+        """Rows of the task the run covers (the first ``limit``), excluded ones included."""
         return len(self.conversations)
+
+    @property
+    def rows(self) -> list[int]:
+        """The rows evaluated: the first ``n`` but the excluded ones."""
+        return [i for i in range(self.n) if i not in self.excluded]
 
     def question(self, index: int) -> Question:
         """Row ``index`` as a scorer's question."""
@@ -48,9 +55,14 @@ def fingerprint(conversations: Iterable[Conversation]) -> str:
 
 
 def plan_task(
-    name: str, task: Task, limit: int | None, mc_scorer: str, generation: GenerationConfig
+    name: str,
+    task: Task,
+    limit: int | None,
+    mc_scorer: str,
+    generation: GenerationConfig,
+    excluded: frozenset[int] = frozenset(),
 ) -> TaskPlan:
-    """The plan of ``task`` in a run; TaskNotEvaluable for a training-only task."""
+    """The plan of ``task`` in a run (``excluded`` rows left out); TaskNotEvaluable for a training-only task."""
     if not task.is_evaluable:
         raise TaskNotEvaluable(f"task {name!r} is training-only (it has no grader); it cannot be evaluated")
     eval_type = task.eval_type
@@ -60,4 +72,7 @@ def plan_task(
     conversations = [task[i] for i in range(n)]
     num_samples = generation.num_samples if eval_type == "generative" else 1
     scorer = scorer_for(task, eval_type, mc_scorer, generation)
-    return TaskPlan(name, task, eval_type, conversations, fingerprint(conversations), num_samples, scorer)
+    inside = frozenset(i for i in excluded if i < n)  # rows past the limit are not in the run anyway
+    return TaskPlan(
+        name, task, eval_type, conversations, fingerprint(conversations), num_samples, scorer, inside
+    )

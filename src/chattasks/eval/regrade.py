@@ -37,7 +37,8 @@ def regrade(
     plans = []
     for name in settings.tasks:
         _, task = build_task((tasks or {}).get(name) or name, data_dir=data_dir)
-        plan = plan_task(name, task, settings.limit, settings.mc_scorer, settings.generation)
+        excluded = frozenset(settings.excluded.get(name, ()))
+        plan = plan_task(name, task, settings.limit, settings.mc_scorer, settings.generation, excluded)
         expected = stored.get("fingerprints", {}).get(name)
         if expected is not None and expected != plan.fingerprint:
             raise RunDirError(

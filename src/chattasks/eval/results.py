@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,9 +128,11 @@ def summarize_task(
     fingerprint: str | None = None,
     duplicates: int = 0,
     corrupt: int = 0,
+    rows: Collection[int] | None = None,
 ) -> TaskResult:
-    """Aggregate one task's journal records (one per (index, sample), indices ``< expected``)."""
-    complete = complete_questions(records, expected, num_samples)
+    """Aggregate one task's journal records (one per (index, sample), indices ``< expected``, or
+    indices in ``rows`` when the run evaluates only some rows: then ``expected`` is their number)."""
+    complete = complete_questions(records, expected, num_samples, rows)
     failures: Counter[str] = Counter()
     methods: Counter[str] = Counter()
     for group in complete.values():
@@ -175,12 +177,14 @@ def summarize_task(
 
 
 def complete_questions(
-    records: Iterable[SampleRecord], expected: int, num_samples: int
+    records: Iterable[SampleRecord], expected: int, num_samples: int, rows: Collection[int] | None = None
 ) -> dict[int, list[SampleRecord]]:
-    """The records of each question whose ``num_samples`` samples are all there (indices < ``expected``)."""
+    """The records of each question whose ``num_samples`` samples are all there (indices < ``expected``,
+    or in ``rows`` when given)."""
     by_question: dict[int, list[SampleRecord]] = {}
     for record in records:
-        if 0 <= record.index < expected and 0 <= record.sample < num_samples:
+        inside = record.index in rows if rows is not None else 0 <= record.index < expected
+        if inside and 0 <= record.sample < num_samples:
             by_question.setdefault(record.index, []).append(record)
     return {index: group for index, group in by_question.items() if len(group) == num_samples}
 

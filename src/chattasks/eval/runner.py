@@ -35,7 +35,7 @@ from chattasks.eval.progress import EvalProgress
 from chattasks.eval.record import SampleRecord
 from chattasks.eval.results import EvalResults, summarize_task
 from chattasks.eval.scorers import MC_SCORERS, Batch
-from chattasks.eval.settings import RunSettings, check_run, create_run, json_safe, now, remember_data_dir
+from chattasks.eval.settings import RunSettings, check_run, create_run, json_safe, now, remember_path
 from chattasks.registry import build_task, default_eval_tasks
 from chattasks.task import Task
 
@@ -84,13 +84,37 @@ def plan_tasks(
     mc_scorer: str,
     generation: GenerationConfig,
     data_dir: str | os.PathLike[str] | None,
+    exclude_contaminated: str | os.PathLike[str] | None = None,
 ) -> list[TaskPlan]:
-    """The plan of every task of a run; ValueError when a name repeats."""
+    """The plan of every task of a run; ValueError when a name repeats. With a contamination report
+    (``chattasks contamination --out``), each task's contaminated rows are left out."""
     built = [build_task(spec, data_dir=data_dir) for spec in tasks]
     names = [name for name, _ in built]
     if len(set(names)) != len(names):
         raise ValueError(f"tasks are named more than once: {names}")
-    return [plan_task(name, task, limit, mc_scorer, generation) for name, task in built]
+    plans = []
+    for name, task in built:
+        excluded = (
+            contaminated_rows(exclude_contaminated, name, task) if exclude_contaminated else frozenset()
+        )
+        plans.append(plan_task(name, task, limit, mc_scorer, generation, excluded))
+    return plans
+
+
+def contaminated_rows(report_path: str | os.PathLike[str], name: str, task: Task) -> frozenset[int]:
+    """The rows of ``task`` a contamination report found in a mixture; ReportError when the report
+    was made on other data (its item count or fingerprint differ) or lacks the task."""
+    from chattasks.contamination import ContaminationReport
+    from chattasks.errors import ReportError
+    from chattasks.eval.plan import fingerprint
+
+    entry = ContaminationReport.from_json(report_path).task(name)
+    if entry.items != len(task) or (entry.fingerprint and entry.fingerprint != fingerprint(task)):
+        raise ReportError(
+            f"{report_path}: task {name!r} was checked on other data ({entry.items} items, fingerprint "
+            f"{entry.fingerprint[:12]}) than this run's ({len(task)} items); make the report again"
+        )
+    return frozenset(entry.indices)
 
 
 def evaluate_model(
@@ -109,6 +133,7 @@ def evaluate_model(
     distributed: Distributed | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    exclude_contaminated: str | os.PathLike[str] | None = None,
     **backend_options: Any,
 ) -> EvalResults:
     """Evaluate a chat model on tasks; the results (also written to ``output``/results.json).
@@ -122,6 +147,8 @@ def evaluate_model(
     decoding of generative tasks (``GenerationConfig()``: greedy); ``ks``: the k of pass@k when
     it samples. ``shard=(rank, world_size)`` or a ``distributed`` hook splits the rows over
     processes. ``progress``: a progress bar on stderr (None: only when stderr is a terminal).
+    ``exclude_contaminated``: a report of ``chattasks contamination``; each task's contaminated
+    rows are left out (results.json says how many, run.json which).
     Other keyword arguments are the backend's options (its ``OPTIONS``).
     """
     started = time.perf_counter()
@@ -134,10 +161,18 @@ def evaluate_model(
     if world_size > 1 and output is None:
         raise ValueError("a sharded run needs output= (one run directory every shard shares)")
 
-    plans = plan_tasks(tasks, limit, mc_scorer, generation, data_dir)
+    plans = plan_tasks(tasks, limit, mc_scorer, generation, data_dir, exclude_contaminated)
     choice = choose_backend(model, backend, backend_options)
+    excluded = {p.name: sorted(p.excluded) for p in plans if p.excluded}
     settings = RunSettings(
-        choice.label, choice.name, [p.name for p in plans], limit, mc_scorer, generation, choice.options
+        choice.label,
+        choice.name,
+        [p.name for p in plans],
+        limit,
+        mc_scorer,
+        generation,
+        choice.options,
+        excluded,
     )
     fingerprints = {p.name: p.fingerprint for p in plans}
     store: Store = RunDirectory(output) if output is not None else MemoryJournal()
@@ -148,8 +183,9 @@ def evaluate_model(
         if isinstance(store, RunDirectory):
             if create:
                 create_run(store, settings, fingerprints, choice.operational, ks)
-            if data_dir is not None:
-                remember_data_dir(store, data_dir)
+            for key, path in (("data_dir", data_dir), ("exclude_contaminated", exclude_contaminated)):
+                if path is not None:
+                    remember_path(store, key, path)
         show = sys.stderr.isatty() if progress is None else progress
         with EvalProgress(show, status=getattr(backend_obj, "status", None)) as bar:
             for plan in plans:
@@ -196,7 +232,7 @@ def run_task(
 ) -> None:
     """Score the rows of ``plan`` in this shard that the journal does not hold yet."""
     done = store.read(plan.name).records
-    mine = range(rank, plan.n, world_size)
+    mine = [i for i in plan.rows if i % world_size == rank]
     wanted = range(plan.num_samples)
     pending = [i for i in mine if any((i, s) not in done for s in wanted)]
     finished = [i for i in mine if all((i, s) in done for s in wanted)]
@@ -240,19 +276,22 @@ def collect_results(
     for plan in plans:
         contents = store.read(plan.name)
         kept = [
-            r for key, r in sorted(contents.records.items()) if key[0] < plan.n and key[1] < plan.num_samples
+            r
+            for key, r in sorted(contents.records.items())
+            if key[0] < plan.n and key[0] not in plan.excluded and key[1] < plan.num_samples
         ]
         sample_time += sum(r.time for r in kept)
         tasks[plan.name] = summarize_task(
             plan.name,
             plan.eval_type,
             kept,
-            expected=plan.n,
+            expected=len(plan.rows),
             num_samples=plan.num_samples,
             ks=ks,
             fingerprint=plan.fingerprint,
             duplicates=contents.duplicates,
             corrupt=contents.corrupt,
+            rows=set(plan.rows) if plan.excluded else None,
         )
         samples[plan.name] = kept
     return EvalResults(tasks, {**meta, "sample_time_s": round(sample_time, 3)}, samples)

@@ -34,10 +34,12 @@ class RunSettings:
     mc_scorer: str
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     backend_options: dict[str, Any] = field(default_factory=dict)
+    excluded: dict[str, list[int]] = field(default_factory=dict)
+    """Rows left out per task (``--exclude-contaminated``); absent from run.json when none are."""
 
     def to_json(self) -> dict[str, Any]:
         """run.json's ``settings`` object."""
-        return {
+        payload = {
             "model": self.model,
             "backend": self.backend,
             "backend_options": json_safe(self.backend_options),
@@ -46,6 +48,9 @@ class RunSettings:
             "mc_scorer": self.mc_scorer,
             "generation": self.generation.to_dict(),
         }
+        if self.excluded:
+            payload["excluded"] = {name: sorted(rows) for name, rows in self.excluded.items()}
+        return payload
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> RunSettings:
@@ -59,6 +64,7 @@ class RunSettings:
             mc_scorer=str(payload.get("mc_scorer") or "letter"),
             generation=GenerationConfig(**generation),
             backend_options=dict(payload.get("backend_options") or {}),
+            excluded={name: list(rows) for name, rows in (payload.get("excluded") or {}).items()},
         )
 
     def results_meta(self, ks: Sequence[int], run_dir: Path | None) -> dict[str, Any]:
@@ -71,6 +77,11 @@ class RunSettings:
             "ks": list(ks),
             "chattasks_version": version(),
             "run_dir": None if run_dir is None else str(run_dir),
+            **(
+                {"excluded": {name: len(rows) for name, rows in self.excluded.items()}}
+                if self.excluded
+                else {}
+            ),
         }
 
 
@@ -151,10 +162,11 @@ def create_run(
         )
 
 
-def remember_data_dir(run: RunDirectory, data_dir: str | os.PathLike[str]) -> None:
-    """Record the dataset folder in run.json, so that resume and regrade read the same data."""
+def remember_path(run: RunDirectory, key: str, path: str | os.PathLike[str]) -> None:
+    """Record a file or folder the run read (``data_dir``, ``exclude_contaminated``) in run.json,
+    resolved, so that resume and regrade read the same."""
     payload = run.read_run()
-    resolved = str(Path(data_dir).expanduser().resolve())
-    if payload.get("data_dir") != resolved:
-        payload["data_dir"] = resolved
+    resolved = str(Path(path).expanduser().resolve())
+    if payload.get(key) != resolved:
+        payload[key] = resolved
         run.write_run(payload)
