@@ -13,7 +13,7 @@ from chattasks.eval.journal import RunDirectory
 from chattasks.eval.plan import plan_task
 from chattasks.eval.results import EvalResults
 from chattasks.eval.runner import collect_results
-from chattasks.eval.settings import RunSettings, now
+from chattasks.eval.settings import now, open_run
 from chattasks.registry import build_task
 from chattasks.task import Task
 
@@ -30,10 +30,7 @@ def regrade(
     ``tasks`` supplies Task objects by name for tasks that are not in the registry.
     """
     started = time.perf_counter()
-    run = RunDirectory(run_dir)
-    stored = run.read_run()
-    settings = RunSettings.from_json(stored.get("settings", {}))
-    data_dir = data_dir if data_dir is not None else stored.get("data_dir")
+    run, stored, settings, data_dir = open_run(run_dir, data_dir)
     plans = []
     for name in settings.tasks:
         _, task = build_task((tasks or {}).get(name) or name, data_dir=data_dir)

@@ -170,3 +170,14 @@ def remember_path(run: RunDirectory, key: str, path: str | os.PathLike[str]) -> 
     if payload.get(key) != resolved:
         payload[key] = resolved
         run.write_run(payload)
+
+
+def open_run(
+    run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None
+) -> tuple[RunDirectory, dict[str, Any], RunSettings, str | os.PathLike[str] | None]:
+    """A finished run: its directory, run.json, settings, and the dataset folder to rebuild its tasks
+    with (``data_dir``, else the one the run recorded)."""
+    run = RunDirectory(run_dir)
+    stored = run.read_run()
+    settings = RunSettings.from_json(stored.get("settings", {}))
+    return run, stored, settings, data_dir if data_dir is not None else stored.get("data_dir")

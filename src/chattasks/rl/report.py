@@ -39,14 +39,10 @@ def run_rewards(
     data_dir: str | os.PathLike[str] | None = None,
 ) -> list[TaskRewards]:
     """Reward every journaled reply of a run with its task (no model call), per task."""
-    from chattasks.eval.journal import RunDirectory
-    from chattasks.eval.settings import RunSettings
+    from chattasks.eval.settings import open_run
     from chattasks.registry import build_task
 
-    run = RunDirectory(run_dir)
-    stored = run.read_run()
-    settings = RunSettings.from_json(stored.get("settings", {}))
-    data_dir = data_dir if data_dir is not None else stored.get("data_dir")
+    run, _, settings, data_dir = open_run(run_dir, data_dir)
     out = []
     for name in settings.tasks:
         _, task = build_task(name, data_dir=data_dir)

@@ -14,7 +14,7 @@ it on every generative task; the tool offered is kept in each record's details.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from chattasks.errors import BackendError
 from chattasks.eval.backends.base import Backend, Completion, GenerationConfig
@@ -118,18 +118,33 @@ class GenerativeScorer:
                 score = float(owner.evaluate(question.conversation, reading.answer))
                 failure = Failure.NO_ANSWER if extracted is None else None
             records.append(
-                make_record(
-                    task,
-                    batch_name,
-                    question,
-                    response=reading.response,
-                    extracted=extracted,
-                    score=score,
-                    failure=failure,
-                    method=Method.GENERATE.value,
-                    sample=sample,
-                    details=reading.details,
-                    reply_fields=reading.record_fields(),
-                )
+                self.record_of(task, batch_name, question, sample, reading, extracted, score, failure)
             )
         return records
+
+    @staticmethod
+    def record_of(
+        task: Task,
+        batch_name: str,
+        question: Question,
+        sample: int,
+        reading: Reading,
+        extracted: str | None,
+        score: float,
+        failure: Failure | None,
+        details: Mapping[str, object] | None = None,
+    ) -> SampleRecord:
+        """The record of one graded reply (``details`` added to what the reading keeps)."""
+        return make_record(
+            task,
+            batch_name,
+            question,
+            response=reading.response,
+            extracted=extracted,
+            score=score,
+            failure=failure,
+            method=Method.GENERATE.value,
+            sample=sample,
+            details={**reading.details, **(details or {})},
+            reply_fields=reading.record_fields(),
+        )

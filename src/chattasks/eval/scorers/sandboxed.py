@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chattasks.eval.record import Failure, Method, SampleRecord
-from chattasks.eval.scorers.base import make_record
+from chattasks.eval.record import Failure, SampleRecord
 from chattasks.eval.scorers.generative import GenerativeScorer, Reply
 from chattasks.task import Task
 
@@ -52,18 +51,6 @@ class SandboxScorer(GenerativeScorer):
                     "stderr": result.stderr[-OUTPUT_KEPT:],
                 }
             records.append(
-                make_record(
-                    task,
-                    batch_name,
-                    question,
-                    response=reading.response,
-                    extracted=None,
-                    score=score,
-                    failure=failure,
-                    method=Method.GENERATE.value,
-                    sample=sample,
-                    details={**reading.details, **details},
-                    reply_fields=reading.record_fields(),
-                )
+                self.record_of(task, batch_name, question, sample, reading, None, score, failure, details)
             )
         return records
