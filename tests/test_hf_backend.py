@@ -18,6 +18,7 @@ import pytest
 from chattasks.errors import BackendError
 from chattasks.eval.backends.base import Backend, GenerationConfig
 from chattasks.eval.backends.hf import HFBackend, default_model_path
+from chattasks.eval.backends.hf_loglik import loglik_plain
 from chattasks.eval.scorers.base import prompt_of
 from chattasks.tasks.arc import ARC
 from chattasks.tasks.gsm8k import GSM8K
@@ -222,13 +223,65 @@ def test_packed_rows_give_the_scores_of_one_row_per_choice(smollm2, arc, mmlu):
     packed = smollm2.loglikelihoods(contexts, continuations)
     assert smollm2.loglik_method == "packed"
     questions = [smollm2._question(c, k) for c, k in zip(contexts, continuations)]
-    plain = smollm2._loglik_plain(questions)
+    plain = loglik_plain(smollm2._call, questions, smollm2.max_length, smollm2.batch_size)
     for got, want in zip(packed, plain):
         assert [n for _, n in got] == [n for _, n in want]
         assert max(abs(a - b) for (a, _), (b, _) in zip(got, want)) < 1e-3
 
 
 # ----- generation -------------------------------------------------------------------------------
+SHORT_CHATS = ["Say hello.", "What is 2+2? Reply with the number only.", "Name one colour."]
+
+
+def _mixed_rows(backend, gsm8k):
+    """GSM8K prompts of 65 to 155 tokens and short chats whose replies end early, interleaved."""
+    long = [backend.chat_ids(prompt_of(gsm8k[i])) for i in (0, 5, 10, 11, 7)]
+    short = [backend.chat_ids([{"role": "user", "content": text}]) for text in SHORT_CHATS]
+    return [long[0], short[0], long[1], long[2], short[1], long[3], short[2], long[4]]
+
+
+def _plain_greedy(backend, rows, max_new_tokens):
+    """Plain transformers ``model.generate``, one unpadded prompt at a time (batch size 1)."""
+    import torch
+    import transformers
+
+    settings = transformers.GenerationConfig(
+        max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=backend.stop_ids, pad_token_id=backend._pad_id
+    )
+    replies = []
+    for row in rows:
+        ids = torch.tensor([row])
+        new = backend.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=settings
+        )[0, len(row) :].tolist()
+        end = next((n + 1 for n, t in enumerate(new) if t in backend.stop_ids), len(new))
+        replies.append(new[:end])
+    return replies
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_continuous_batching_gives_the_greedy_replies_of_batch_size_one(smollm2, gsm8k):
+    rows = _mixed_rows(smollm2, gsm8k)  # 8 prompts through smollm2's 4 slots
+    events = []
+
+    def watch(prompt, sample, reply):
+        events.append((prompt, len(reply)))
+
+    tokens, seconds = smollm2.tokens_generated, smollm2.generation_seconds
+    replies = smollm2.generate_tokens(rows, GenerationConfig(max_new_tokens=40), hook=watch)
+    assert smollm2.describe()["generation"] == "continuous"
+    assert [samples[0] for samples in replies] == _plain_greedy(smollm2, rows, 40)
+    lengths = [len(samples[0]) for samples in replies]
+    assert min(lengths) < 20 and max(lengths) == 40  # short and long replies in one call
+    assert smollm2.tokens_generated - tokens == sum(lengths)
+    assert smollm2.generation_seconds > seconds
+    # a prompt beyond the first four started while one of the first four was still being written
+    first = {p: events.index((p, 1)) for p in range(len(rows)) if (p, 1) in events}
+    last = {p: max(i for i, (q, _) in enumerate(events) if q == p) for p in range(4)}
+    assert any(first[p] < last[q] for p in range(4, len(rows)) for q in range(4))
+
+
 @pytest.mark.model
 def test_greedy_replies_are_deterministic_and_independent_of_the_batch(smollm2, gsm8k):
     prompts = [prompt_of(gsm8k[i]) for i in range(3)]
@@ -242,22 +295,77 @@ def test_greedy_replies_are_deterministic_and_independent_of_the_batch(smollm2, 
 
 @pytest.mark.model
 def test_sampled_replies_are_seeded_per_prompt_and_sample(smollm2, gsm8k):
-    prompts = [prompt_of(gsm8k[i]) for i in range(2)]
-    config = GenerationConfig(max_new_tokens=12, temperature=1.0, top_k=50, num_samples=2, seed=7)
-    replies = smollm2.generate(prompts, config)
-    assert [len(samples) for samples in replies] == [2, 2]
-    assert smollm2.generate(prompts, config) == replies
-    assert smollm2.generate(prompts[1:], config) == replies[1:]  # a prompt's samples ignore its batch-mates
-    other = GenerationConfig(max_new_tokens=12, temperature=1.0, top_k=50, num_samples=2, seed=8)
-    assert smollm2.generate(prompts, other) != replies
+    rows = _mixed_rows(smollm2, gsm8k)[:5]
+    config = GenerationConfig(max_new_tokens=12, temperature=1.0, top_k=50, num_samples=3, seed=7)
+    replies = smollm2.generate_tokens(rows, config)  # 15 samples through 4 slots
+    assert [len(samples) for samples in replies] == [3] * 5
+    assert all(len({tuple(s) for s in samples}) > 1 for samples in replies)
+    assert smollm2.generate_tokens(rows[::-1], config)[::-1] == replies  # other batch-mates, other order
+    assert smollm2.generate_tokens(rows[1:2], config) == replies[1:2]  # alone
+    other = GenerationConfig(max_new_tokens=12, temperature=1.0, top_k=50, num_samples=3, seed=8)
+    assert smollm2.generate_tokens(rows, other) != replies
+    texts = smollm2.generate([prompt_of(gsm8k[0])], config)
+    assert texts == [[smollm2.reply_text(sample) for sample in replies[0]]]
+
+
+@pytest.mark.model
+def test_a_hook_forces_tokens_into_one_reply_while_the_others_keep_generating(smollm2, gsm8k):
+    rows = _mixed_rows(smollm2, gsm8k)[:5]
+    forced = smollm2.tokenizer.encode(" (a tool says: 48 / 2 = 24)", add_special_tokens=False)
+    config = GenerationConfig(max_new_tokens=36)
+    plain = smollm2.generate_tokens(rows, config)
+    calls = []
+
+    def tool(prompt, sample, reply):
+        calls.append((prompt, len(reply)))
+        return forced if prompt == 2 and len(reply) == 3 else None
+
+    tokens = smollm2.tokens_generated
+    hooked = smollm2.generate_tokens(rows, config, hook=tool)
+    picked = sum(len(samples[0]) for samples in hooked) - len(forced)
+    assert smollm2.tokens_generated - tokens == picked  # forced tokens are not counted
+    assert [hooked[i] for i in (0, 1, 3, 4)] == [plain[i] for i in (0, 1, 3, 4)]
+    reply = hooked[2][0]
+    head, cut = plain[2][0][:3], 3 + len(forced)
+    assert reply[:cut] == head + forced and len(reply) == 36
+    # what follows is what the model writes after the prompt, its first tokens and the forced ones
+    (rest,) = smollm2.generate_tokens([rows[2] + head + forced], GenerationConfig(max_new_tokens=36 - cut))
+    assert reply[cut:] == rest[0]
+    # the hook saw every picked token that did not end a reply, and none of the forced ones
+    assert [n for p, n in calls if p == 2] == [*range(1, 4), *range(cut + 1, 36)]
+
+
+@pytest.mark.model
+def test_model_calls_raise_no_deprecation_warning(smollm2, arc, gsm8k):
+    import logging
+    import warnings
+
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            warnings.simplefilter("error", DeprecationWarning)
+            rows = [arc[i] for i in range(3)]
+            smollm2.letter_scores([prompt_of(c) for c in rows], [c["letters"] for c in rows])
+            request = arc.loglik_request(arc[0])
+            smollm2.loglikelihoods([request.context], [request.continuations])
+            smollm2.generate([prompt_of(gsm8k[i]) for i in range(2)], GenerationConfig(max_new_tokens=4))
+    finally:
+        logger.removeHandler(handler)
+    assert smollm2.prefix_sharing is True  # the cached-prefix path ran too
+    assert [r.getMessage() for r in records if "deprecat" in r.getMessage().lower()] == []
 
 
 @pytest.mark.model
 def test_replies_end_at_the_end_of_the_assistant_turn(smollm2):
     end = smollm2.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    assert end in smollm2._stop_ids  # the token SmolLM2's chat template closes a turn with
+    assert end in smollm2.stop_ids  # the token SmolLM2's chat template closes a turn with
     yes = smollm2.tokenizer.encode("yes", add_special_tokens=False)
-    assert smollm2._decode([*yes, end, *yes]) == "yes"  # nothing after it is kept
+    assert smollm2.reply_text([*yes, end, *yes]) == "yes"  # nothing after it is kept
     config = GenerationConfig(max_new_tokens=96)
     (reply,) = smollm2.generate([[{"role": "user", "content": "Say hello."}]], config)
     assert 0 < len(smollm2.tokenizer.encode(reply[0], add_special_tokens=False)) < config.max_new_tokens

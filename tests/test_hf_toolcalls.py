@@ -148,7 +148,7 @@ def test_nanochat_rendering_matches_the_template(nanochat_backend, nanochat_tok)
         *OTHER,
     ]
     merged = [{"role": "user", "content": "Be brief.\n\n" + QUESTION[0]["content"]}, *chat[2:]]
-    assert nanochat_prompt_ids(nanochat_tok, chat) == nanochat_backend._chat_ids(merged)
+    assert nanochat_prompt_ids(nanochat_tok, chat) == nanochat_backend.chat_ids(merged)
 
 
 # ---- nanochat's tool tokens -------------------------------------------------------------------

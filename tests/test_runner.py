@@ -526,3 +526,20 @@ def test_a_report_made_on_other_data_is_refused(model, gsm8k, memory_tasks, tmp_
     report.write_text(json.dumps(payload))
     with pytest.raises(ReportError, match="checked on other data"):
         run(model, tasks=["mem-GSM8K"], limit=4, exclude_contaminated=report)
+
+
+def test_results_record_tokens_per_second_for_backends_that_count_them(memory_tasks):
+    class Counting(CallableBackend):
+        """A callable backend that says it generated 7 tokens in 0.5 s per reply."""
+
+        tokens_generated, generation_seconds = 0, 0.0
+
+        def generate(self, prompts, config):
+            self.tokens_generated += 7 * len(prompts) * config.num_samples
+            self.generation_seconds += 0.5 * len(prompts) * config.num_samples
+            return super().generate(prompts, config)
+
+    results = evaluate_model(Counting(lambda m: "#### 1"), ["mem-GSM8K", "mem-ARC"], limit=4, progress=False)
+    assert results.meta["throughput"] == {
+        "mem-GSM8K": {"tokens": 28, "seconds": 2.0, "tokens_per_second": 14.0}
+    }

@@ -187,9 +187,12 @@ def evaluate_model(
                 if path is not None:
                     remember_path(store, key, path)
         show = sys.stderr.isatty() if progress is None else progress
+        throughput = {}
         with EvalProgress(show, status=getattr(backend_obj, "status", None)) as bar:
             for plan in plans:
+                before = _generation_counters(backend_obj)
                 run_task(plan, backend_obj, store, bar, batch_size, rank, world_size)
+                throughput[plan.name] = _throughput(before, _generation_counters(backend_obj))
         description = {"model": choice.label, **_describe(backend_obj), "backend": choice.name}
     finally:
         if owned:
@@ -200,6 +203,7 @@ def evaluate_model(
         "model": description,
         **settings.results_meta(ks, store.path if isinstance(store, RunDirectory) else None),
         "shard": {"rank": rank, "world_size": world_size},
+        "throughput": {name: rate for name, rate in throughput.items() if rate is not None},
         "wall_time_s": round(time.perf_counter() - started, 3),
         "finished": now(),
     }
@@ -214,6 +218,23 @@ def _describe(backend: Backend) -> dict[str, Any]:
         return json_safe(backend.describe())
     except Exception as exc:  # a description must never cost the results
         return {"describe_error": f"{type(exc).__name__}: {exc}"}
+
+
+def _generation_counters(backend: Backend) -> tuple[int, float] | None:
+    """(tokens generated, seconds spent generating) so far, for a backend that counts them (hf)."""
+    tokens, seconds = getattr(backend, "tokens_generated", None), getattr(backend, "generation_seconds", None)
+    return (int(tokens), float(seconds)) if tokens is not None and seconds is not None else None
+
+
+def _throughput(
+    before: tuple[int, float] | None, after: tuple[int, float] | None
+) -> dict[str, float | None] | None:
+    """Tokens generated for one task in this process and their rate (results.json's ``throughput``)."""
+    if before is None or after is None or after[0] == before[0]:
+        return None
+    tokens, seconds = after[0] - before[0], after[1] - before[1]
+    rate = round(tokens / seconds, 2) if seconds > 0 else None
+    return {"tokens": tokens, "seconds": round(seconds, 3), "tokens_per_second": rate}
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:

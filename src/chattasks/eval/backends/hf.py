@@ -7,59 +7,67 @@
 ``model`` is a local folder, a Hub id, or None for the embedded SmolLM2-135M-Instruct GGUF file,
 which needs no network and whose dequantised copy is cached (``hf_model`` says where both live).
 ``gguf_file`` names a GGUF file inside the folder or repo (transformers dequantises it on load).
-A local path, or ``HF_HUB_OFFLINE=1``, loads with ``local_files_only``.
+A local path, or ``HF_HUB_OFFLINE=1``, loads with ``local_files_only``. ``device`` and ``dtype``
+default to ``auto`` (``hf_setup`` says what that picks: float32 on a CPU without AMX).
 
-``device="auto"`` is ``cuda`` (``cuda:$LOCAL_RANK`` under torchrun) when available, else ``cpu``.
-``dtype="auto"`` is bfloat16 on CUDA (float16 where bf16 is unsupported) and on CPUs with AMX
-tiles, else float32: on an AVX-512 CPU without AMX, bf16 matrix products ran at 0.65x the speed
-of float32 (133 vs 207 GFLOPS on 2 cores), and float32 keeps batched and unbatched scores equal
-to ~1e-5 (bf16: ~0.1 nats).
+How each request is computed (``batch_size`` is the most rows a forward pass holds):
 
-How each request is computed (prompts are sorted by length into forward passes of at most
-``batch_size`` rows, cut early rather than pad a full pass by more than 10%):
-
-- ``letter_scores``: the chat template with the generation prompt, left padded with an attention
-  mask and explicit position ids (so padding moves no token), one forward pass per batch keeping
-  only the last position's logits; a letter's score is its log-probability over the whole
-  vocabulary, and every letter must be one token. The prefix all prompts of a call share (the
-  system prompt, the task's preamble) is computed once and reused from the KV cache.
+- ``letter_scores``: the chat template with the generation prompt; prompts sorted by length into
+  left padded batches (cut early rather than pad a full pass by more than 10%; ``hf_forward``),
+  one forward pass each keeping only the last position's logits; a letter's score is its
+  log-probability over the whole vocabulary, and every letter must be one token. The prefix all
+  prompts of a call share (the system prompt, the task's preamble) is computed once and reused
+  from the KV cache.
 - ``loglikelihoods``: tokenised as lm-eval's ``HFLM`` does (trailing context whitespace moves to
   the continuation; the pair is encoded whole and the context's tokens split off; the
   tokenizer's own special tokens; an empty context becomes the BOS, else EOS, token), so the
-  numbers match lm-eval's. Each question is one packed row: its context once, then every
-  continuation but its last token, with a 4D attention mask that lets a continuation see the
-  context and itself only, and position ids restarting after the context for each continuation.
-  The shared context is computed once, and a one-token continuation costs nothing beyond it.
-- ``generate``: left padded batches through ``model.generate``, stopping at the tokenizer's EOS,
-  the generation config's EOS ids and the token the chat template closes a turn with; only the
-  new text is returned, special tokens dropped. Greedy at temperature 0; otherwise each sample
-  draws from its own generator seeded by (``config.seed``, sample number, prompt), so a sample
-  does not depend on which other prompts share its batch, process or run.
-  The model's shipped generation defaults (sampling, repetition penalty, ...) are not applied.
+  numbers match lm-eval's; each question is one packed row (``hf_loglik``).
+- ``generate``: continuous batching (``hf_generate``): up to ``batch_size`` replies decode
+  together and a finished reply's slot takes the next prompt at once. Replies stop at the
+  tokenizer's EOS, the generation config's EOS ids and the token the chat template closes a turn
+  with; only the new text is returned, special tokens dropped. Greedy at temperature 0; otherwise
+  each sample draws from its own generator seeded by (``config.seed``, sample number, prompt), so
+  a sample does not depend on which other prompts share its batch, process or run. The model's
+  shipped generation defaults (sampling, repetition penalty, ...) are not applied.
+  ``generate_tokens`` is the same on token ids, with a ``TokenHook`` that may force tokens into
+  a reply (a tool's output). ``tokens_generated`` and ``generation_seconds`` add up the tokens
+  the model picked and the time spent generating, over the backend's life.
+
+The shortcuts (the cached prefix, the packed rows) are checked once against the plain computation
+on the first request that uses them, and dropped for a model whose results differ (a model that
+ignores custom 4D masks, a cache it cannot reuse); ``describe()`` says which ran, and whether
+generation merges rows into a running batch (``continuous``) or runs in ``waves``.
+
 - ``generate`` with the calculator offered (``config.tools`` ``auto`` or ``calculator``) to a model
   that calls tools (``hf_toolcalls.tool_mode``: nanochat's tool tokens, or a chat template taking
   ``tools=``): ``hf_toolcalls`` runs the replies, as ``Completion``s with their tool calls, finish
   reason and token counts (``calculator`` for a model that calls no tools is an error).
-
-Both shortcuts (the cached prefix, the packed rows) are checked once against the plain
-computation on the first request that uses them, and dropped for a model whose results differ
-(a model that ignores custom 4D masks, a cache it cannot reuse); ``describe()`` says which ran.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib.metadata
-import inspect
 import os
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from chattasks.conversation import assistant_text
 from chattasks.errors import BackendError
+from chattasks.eval.backends import hf_setup
 from chattasks.eval.backends.base import BackendOption, Completion, GenerationConfig, LetterScores, Messages
+from chattasks.eval.backends.hf_forward import ModelCall, batches
+from chattasks.eval.backends.hf_generate import (
+    Decoding,
+    SlotDecoder,
+    TokenHook,
+    mergeable,
+    requests_for,
+    sample_seed,
+)
+from chattasks.eval.backends.hf_loglik import Question, Scores, loglik_packed, loglik_plain
 from chattasks.eval.backends.hf_model import (  # default_model_path is re-exported from here
     DEFAULT_MODEL_FILE,
     DEFAULT_MODEL_PACKAGE,
@@ -68,19 +76,15 @@ from chattasks.eval.backends.hf_model import (  # default_model_path is re-expor
     env_flag,
     import_hf,
     is_complete_copy,
-    quiet_loading,
     save_converted,
 )
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+__all__ = ["HFBackend", "TokenHook", "default_model_path"]
+
 AGREEMENT_NATS = 0.2
-"""Largest difference (nats; times sqrt(tokens) for a sum) a shortcut may show against the plain computation on its first
-use: float32 noise is ~1e-5 and bfloat16's ~0.1, while a model that ignores the shortcut's 4D mask
-or cache is off by about a nat."""
-PADDING_SLACK = 0.1
-MIN_BATCH_TOKENS = 256
-"""Batching: a batch of at least MIN_BATCH_TOKENS real tokens is cut before padding exceeds
-PADDING_SLACK of them (on CPU, throughput is flat from a few hundred tokens a batch on)."""
+"""Largest difference (nats; times sqrt(tokens) for a sum) a shortcut may show against the plain
+computation on its first use: float32 noise is ~1e-5 and bfloat16's ~0.1, while a model that
+ignores the shortcut's 4D mask or cache is off by about a nat."""
 MIN_SHARED_PREFIX = 8
 """Shortest common prompt prefix (tokens) worth computing once and reusing from the KV cache."""
 
@@ -111,166 +115,81 @@ class HFBackend:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
             raise ValueError(f"max_length must be an integer >= 2 or None, got {max_length!r}")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+        if dtype not in hf_setup.DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(hf_setup.DTYPES)}; got {dtype!r}")
         torch, transformers = import_hf()
         self._torch, self._transformers = torch, transformers
-        default = model is None
-        if model is None:
-            if gguf_file is not None:
-                raise ValueError("gguf_file= needs model=: the default model is already a GGUF file")
-            path = default_model_path()
-            source, gguf_file = str(path.parent), path.name
-            version = importlib.metadata.version(DEFAULT_MODEL_PACKAGE)
-            self.model_id = f"SmolLM2-135M-Instruct ({DEFAULT_MODEL_PACKAGE} {version})"
-        else:
-            source = self.model_id = os.fspath(model)
-        self.source = source
-        self.gguf_file = gguf_file
+        if model is None and gguf_file is not None:
+            raise ValueError("gguf_file= needs model=: the default model is already a GGUF file")
         self.batch_size = batch_size
-        self.device = self._resolve_device(device)
-        self.dtype = self._resolve_dtype(dtype)
+        self.device = hf_setup.resolve_device(torch, device)
+        self.dtype = hf_setup.resolve_dtype(torch, dtype, self.device)
         self.loaded_from: str | None = None  # the converted copy of the default model, when one was used
-        copy_dir = converted_dir(Path(source) / DEFAULT_MODEL_FILE, self.dtype) if default else None
-        if copy_dir is not None and is_complete_copy(copy_dir):
-            try:
-                self._load(str(copy_dir), {"local_files_only": True})
-                self.loaded_from = str(copy_dir)
-            except BackendError:  # a damaged copy: the GGUF file is still there
-                copy_dir = None
-        if self.loaded_from is None:
-            local = Path(source).expanduser().exists()
-            offline = local or env_flag(os.environ.get("HF_HUB_OFFLINE"))
-            options: dict[str, Any] = {"local_files_only": offline}
-            if gguf_file is not None:
-                options["gguf_file"] = gguf_file
-            try:
-                self._load(source, options)
-            except BackendError as exc:
-                hint = (
-                    ""
-                    if local or not offline
-                    else "; offline, only models already in the Hugging Face cache load"
-                )
-                raise BackendError(f"{exc}{hint}") from exc.__cause__
-            if copy_dir is not None:
-                save_converted(self.model, self.tokenizer, copy_dir, transformers)
+        if model is None:
+            self._load_default()
+        else:
+            self.source = self.model_id = os.fspath(model)
+            self.gguf_file = gguf_file
+            self._load(self.source, gguf_file)
         self.model.to(self.device).eval()
-        self._stop_ids = self._stop_token_ids()
-        # Decode with exactly the settings asked for, never the model's shipped defaults.
-        self.model.generation_config = transformers.GenerationConfig(
-            bos_token_id=self.tokenizer.bos_token_id,
-            eos_token_id=self._stop_ids,
-            pad_token_id=self._pad_id,
-        )
-        self.max_length = max_length or self._model_max_length()
-        keep = inspect.signature(self.model.forward).parameters
-        self._keep_arg = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in keep), None)
-        self._letter_ids: dict[str, int] = {}
-        self.loglik_method: str | None = None  # "packed" or "plain", settled on the first call
-        self.prefix_sharing: bool | None = (
-            None  # reuse of a cached common prompt prefix, settled on first use
-        )
+        self._pad_id = hf_setup.pad_id(self.tokenizer)
+        self.stop_ids = hf_setup.stop_token_ids(self.tokenizer, self.model)  # the tokens that end a reply
+        self._call = ModelCall.of(torch, self.model, self.device, self._pad_id)
         from chattasks.eval.backends.hf_toolcalls import tool_mode
 
         self.tool_mode = tool_mode(self.tokenizer)  # how the model calls tools: nanochat, template or None
+        self.max_length = max_length or hf_setup.model_max_length(self.model, self.tokenizer)
+        self._letter_ids: dict[str, int] = {}
+        self.loglik_method: str | None = None  # "packed" or "plain", settled on the first call
+        self.prefix_sharing: bool | None = None  # reuse of a cached shared prefix, settled on first use
+        self.generation: str | None = None  # "continuous" or "waves", settled on the first generate
+        self.tokens_generated = 0  # tokens the model picked in all generate calls (forced ones not counted)
+        self.generation_seconds = 0.0  # time spent in those calls
 
     # ----- setup ------------------------------------------------------------------------------
-    def _load(self, source: str, options: dict[str, Any]) -> None:
-        """Load the tokenizer and the model; BackendError in one line when they cannot be."""
-        torch, transformers = self._torch, self._transformers
-        placement = {"device_map": self.device} if self.device != "cpu" else {}
-        try:
-            with quiet_loading(transformers):
-                self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **options)
-                self.model = transformers.AutoModelForCausalLM.from_pretrained(
-                    source, dtype=getattr(torch, self.dtype), **placement, **options
-                )
-        except (OSError, ValueError, KeyError) as exc:
-            gguf = options.get("gguf_file")
-            where = source + (f" (gguf_file={gguf})" if gguf else "")
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BackendError(
-                f"could not load model {where}: {first}; pass a local model folder or a Hub id "
-                "(and --gguf-file for a GGUF file)"
-            ) from exc
-
-    def _resolve_device(self, device: str) -> str:
-        torch = self._torch
-        if device != "auto":
+    def _load_default(self) -> None:
+        """The embedded SmolLM2-135M-Instruct: from its converted copy when there is a good one."""
+        path = default_model_path()
+        self.source, self.gguf_file = str(path.parent), path.name
+        version = importlib.metadata.version(DEFAULT_MODEL_PACKAGE)
+        self.model_id = f"SmolLM2-135M-Instruct ({DEFAULT_MODEL_PACKAGE} {version})"
+        copy_dir = converted_dir(Path(self.source) / DEFAULT_MODEL_FILE, self.dtype)
+        if copy_dir is not None and is_complete_copy(copy_dir):
             try:
-                torch.device(device)
-            except (RuntimeError, TypeError):
-                raise ValueError(f"device must be auto, cpu, cuda, cuda:N, ...; got {device!r}") from None
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                raise BackendError(
-                    f"device {device!r} asked for, but torch sees no CUDA GPU; use --device cpu"
+                self.tokenizer, self.model = hf_setup.load(
+                    self._torch,
+                    self._transformers,
+                    str(copy_dir),
+                    {"local_files_only": True},
+                    self.device,
+                    self.dtype,
                 )
-            return device
-        if torch.cuda.is_available():
-            return f"cuda:{int(os.environ.get('LOCAL_RANK', torch.cuda.current_device()))}"
-        return "cpu"
+                self.loaded_from = str(copy_dir)
+                return
+            except BackendError:  # a damaged copy: the GGUF file is still there
+                pass
+        self._load(self.source, self.gguf_file)
+        if copy_dir is not None:
+            save_converted(self.model, self.tokenizer, copy_dir, self._transformers)
 
-    def _resolve_dtype(self, dtype: str) -> str:
-        if dtype != "auto":
-            return dtype
-        torch = self._torch
-        if self.device.startswith("cuda"):
-            return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-        if self.device == "cpu":
-            try:
-                amx = bool(torch.cpu._is_amx_tile_supported())
-            except (AttributeError, RuntimeError):
-                amx = False
-            return "bfloat16" if amx else "float32"
-        return "float32"
-
-    @property
-    def _pad_id(self) -> int:
-        tok = self.tokenizer
-        for candidate in (tok.pad_token_id, tok.eos_token_id, 0):
-            if candidate is not None:
-                return int(candidate)
-        return 0  # pragma: no cover
-
-    def _stop_token_ids(self) -> list[int]:
-        """EOS ids of the tokenizer and the model's generation config, and the end-of-turn token."""
-        ids: list[int] = []
-        shipped = getattr(self.model, "generation_config", None)
-        eos = getattr(shipped, "eos_token_id", None)
-        for value in [self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])]:
-            if value is not None and int(value) not in ids:
-                ids.append(int(value))
-        end_of_turn = self._end_of_turn_id()
-        if end_of_turn is not None and end_of_turn not in ids:
-            ids.append(end_of_turn)
-        return ids
-
-    def _end_of_turn_id(self) -> int | None:
-        """The special token the chat template writes right after an assistant message, if any."""
-        tok = self.tokenizer
-        if not getattr(tok, "chat_template", None):
-            return None
-        marker = "chattasks-end-of-turn-probe"
+    def _load(self, source: str, gguf_file: str | None) -> None:
+        """Load from a folder or the Hub; offline (a local path or ``HF_HUB_OFFLINE``) from files only."""
+        local = Path(source).expanduser().exists()
+        offline = local or env_flag(os.environ.get("HF_HUB_OFFLINE"))
+        options: dict[str, Any] = {"local_files_only": offline}
+        if gguf_file is not None:
+            options["gguf_file"] = gguf_file
         try:
-            text = tok.apply_chat_template(
-                [{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}], tokenize=False
+            self.tokenizer, self.model = hf_setup.load(
+                self._torch, self._transformers, source, options, self.device, self.dtype
             )
-        except Exception:  # a template that refuses this shape just gives no end-of-turn token
-            return None
-        after = text.split(marker, 1)[-1] if marker in text else ""
-        ids = tok.encode(after, add_special_tokens=False) if after else []
-        special = set(tok.all_special_ids)
-        return next((int(i) for i in ids if i in special), None)
-
-    def _model_max_length(self) -> int:
-        config = self.model.config
-        for key in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-            value = getattr(config, key, None)
-            if isinstance(value, int) and value > 0:
-                return value
-        limit = getattr(self.tokenizer, "model_max_length", None)
-        return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else 2048
+        except BackendError as exc:
+            hint = (
+                ""
+                if local or not offline
+                else "; offline, only models already in the Hugging Face cache load"
+            )
+            raise BackendError(f"{exc}{hint}") from exc.__cause__
 
     def describe(self) -> dict[str, Any]:
         """Backend, model (name, where it was read) and GGUF file, dtype, device, batch size, versions."""
@@ -287,6 +206,7 @@ class HFBackend:
             "loglik_method": self.loglik_method,
             "prefix_sharing": self.prefix_sharing,
             "tool_mode": self.tool_mode,
+            "generation": self.generation,
             "torch": self._torch.__version__,
             "transformers": importlib.metadata.version("transformers"),
         }
@@ -294,11 +214,13 @@ class HFBackend:
     def close(self) -> None:
         """Drop the model (and free its GPU memory)."""
         self.__dict__.pop("model", None)
+        self.__dict__.pop("_call", None)
         if self.device.startswith("cuda"):
             self._torch.cuda.empty_cache()
 
     # ----- tokenising -------------------------------------------------------------------------
-    def _chat_ids(self, messages: Messages) -> list[int]:
+    def chat_ids(self, messages: Messages) -> list[int]:
+        """The prompt's token ids: the chat template with the generation prompt (tool parts as text)."""
         tok = self.tokenizer
         if not getattr(tok, "chat_template", None):
             raise BackendError(
@@ -349,55 +271,6 @@ class HFBackend:
         ctx = self._encode(context)
         return ctx, whole[len(ctx) :]
 
-    # ----- forward passes ---------------------------------------------------------------------
-    def _forward(self, ids: Any, mask: Any, positions: Any, keep: int, past_key_values: Any = None) -> Any:
-        """float32 log-probabilities of the last ``keep`` positions, shape (batch, keep, vocab)."""
-        torch = self._torch
-        kwargs: dict[str, Any] = {"attention_mask": mask, "position_ids": positions}
-        if past_key_values is None:
-            kwargs["use_cache"] = False
-        else:
-            kwargs.update(past_key_values=past_key_values, use_cache=True)
-        if self._keep_arg is not None:
-            kwargs[self._keep_arg] = keep
-        with torch.inference_mode():
-            logits = self.model(input_ids=ids, **kwargs).logits[:, -keep:, :]
-            return torch.log_softmax(logits.float(), dim=-1)
-
-    def _left_padded(self, rows: Sequence[Sequence[int]]) -> tuple[Any, Any, Any]:
-        """Rows left padded into (ids, attention mask, position ids) tensors on the device."""
-        torch = self._torch
-        width = max(len(row) for row in rows)
-        ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            if row:
-                ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-                mask[i, width - len(row) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return ids.to(self.device), mask.to(self.device), positions.to(self.device)
-
-    def _batches(self, lengths: Sequence[int]) -> Iterator[list[int]]:
-        """Indices grouped into batches, longest first: at most ``batch_size`` rows, and a batch
-        that already holds ``MIN_BATCH_TOKENS`` ends rather than pad more than ``PADDING_SLACK``."""
-        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        batch: list[int] = []
-        real = 0
-        for i in order:
-            if batch:
-                width = lengths[batch[0]]
-                full = len(batch) == self.batch_size
-                wasteful = real >= MIN_BATCH_TOKENS and width * (len(batch) + 1) > (1 + PADDING_SLACK) * (
-                    real + lengths[i]
-                )
-                if full or wasteful:
-                    yield batch
-                    batch, real = [], 0
-            batch.append(i)
-            real += lengths[i]
-        if batch:
-            yield batch
-
     # ----- the Backend interface --------------------------------------------------------------
     def letter_scores(
         self, prompts: Sequence[Messages], letters: Sequence[Sequence[str]]
@@ -406,11 +279,11 @@ class HFBackend:
         if len(prompts) != len(letters):
             raise ValueError(f"got {len(prompts)} prompts but {len(letters)} letter lists")
         token_ids = [[self.letter_id(letter) for letter in row] for row in letters]
-        rows = [self._chat_ids(messages) for messages in prompts]
+        rows = [self.chat_ids(messages) for messages in prompts]
         out: list[LetterScores | None] = [None] * len(rows)
         with self._torch.inference_mode():
             shared = self._shared_prefix(rows)
-            for batch in self._batches([len(r) for r in rows]):
+            for batch in batches([len(r) for r in rows], self.batch_size):
                 logprobs = self._last_logprobs([rows[i] for i in batch], shared)
                 for k, i in enumerate(batch):
                     values = logprobs[k, token_ids[i]].tolist()
@@ -429,9 +302,8 @@ class HFBackend:
         if length < MIN_SHARED_PREFIX:
             return None
         try:
-            cache = self.model(
-                input_ids=self._torch.tensor([rows[0][:length]], device=self.device), use_cache=True
-            ).past_key_values
+            ids = self._torch.tensor([rows[0][:length]], device=self.device)
+            _, cache = self._call.logits(ids, None, None, keep=1, use_cache=True)
             shared = (length, cache)
             if self.prefix_sharing is None:  # first use: the cached prefix must change nothing
                 reused = self._last_logprobs(rows[:1], shared)
@@ -445,16 +317,15 @@ class HFBackend:
 
     def _last_logprobs(self, rows: Sequence[list[int]], shared: tuple[int, Any] | None) -> Any:
         """Log-probabilities after the last token of each row, (rows, vocab); ``shared``: a cached prefix."""
+        call = self._call
         if shared is None:
-            return self._forward(*self._left_padded(rows), keep=1)[:, -1, :]
+            return call.logprobs(*call.left_padded(rows), keep=1)[:, -1, :]
         length, cache = shared
-        ids, mask, positions = self._left_padded([row[length:] for row in rows])
-        torch = self._torch
+        ids, mask, positions = call.left_padded([row[length:] for row in rows])
         past = copy.deepcopy(cache)
         past.batch_repeat_interleave(len(rows))
-        prefix_mask = torch.ones((len(rows), length), dtype=mask.dtype, device=mask.device)
-        mask = torch.cat([prefix_mask, mask], dim=1)
-        return self._forward(ids, mask, positions + length, keep=1, past_key_values=past)[:, -1, :]
+        mask = self._torch.cat([mask.new_ones((len(rows), length)), mask], dim=1)
+        return call.logprobs(ids, mask, positions + length, keep=1, cache=past)[:, -1, :]
 
     def loglikelihoods(
         self, contexts: Sequence[str], continuations: Sequence[Sequence[str]]
@@ -467,10 +338,10 @@ class HFBackend:
             if self.loglik_method is None and questions:
                 self._choose_loglik_method(questions[0])
             if self.loglik_method == "packed":
-                return self._loglik_packed(questions)
-            return self._loglik_plain(questions)
+                return loglik_packed(self._call, questions, self.batch_size, self.dtype)
+            return loglik_plain(self._call, questions, self.max_length, self.batch_size)
 
-    def _question(self, context: str, continuations: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+    def _question(self, context: str, continuations: Sequence[str]) -> Question:
         """One question's shared context ids and continuation ids, the context left-truncated to fit."""
         pairs = [self.encode_pair(context, continuation) for continuation in continuations]
         if not pairs:
@@ -485,118 +356,22 @@ class HFBackend:
         ctx = pairs[0][0]  # the same for every continuation: encode_pair's context depends on it alone
         return ctx[-(self.max_length + 1 - longest) :], conts
 
-    def _choose_loglik_method(self, question: tuple[list[int], list[list[int]]]) -> None:
+    def _choose_loglik_method(self, question: Question) -> None:
         """Packed rows unless they disagree with plain rows on ``question`` (a model ignoring 4D masks)."""
-        packed = self._loglik_packed([question])[0]
-        plain = self._loglik_plain([question])[0]
-        agree = all(abs(a - b) <= AGREEMENT_NATS * n**0.5 for (a, n), (b, _) in zip(packed, plain))
+        packed: Scores = loglik_packed(self._call, [question], self.batch_size, self.dtype)
+        plain: Scores = loglik_plain(self._call, [question], self.max_length, self.batch_size)
+        agree = all(abs(a - b) <= AGREEMENT_NATS * n**0.5 for (a, n), (b, _) in zip(packed[0], plain[0]))
         self.loglik_method = "packed" if agree else "plain"
 
-    def _loglik_plain(
-        self, questions: Sequence[tuple[list[int], list[list[int]]]]
-    ) -> list[list[tuple[float, int]]]:
-        """Reference scoring: one row per (context, continuation) pair, as lm-eval runs it."""
-        pairs = [(q, j) for q, (_, conts) in enumerate(questions) for j in range(len(conts))]
-        rows = [(questions[q][0] + questions[q][1][j])[-(self.max_length + 1) :][:-1] for q, j in pairs]
-        results: list[list[tuple[float, int]]] = [[(0.0, 0)] * len(conts) for _, conts in questions]
-        for batch in self._batches([len(r) for r in rows]):
-            targets = [questions[pairs[i][0]][1][pairs[i][1]] for i in batch]
-            keep = max(len(t) for t in targets)
-            logprobs = self._forward(*self._left_padded([rows[i] for i in batch]), keep=keep)
-            for k, (i, target) in enumerate(zip(batch, targets)):
-                picked = logprobs[k, keep - len(target) :, :].gather(
-                    -1, self._torch.tensor(target, device=logprobs.device)[:, None]
-                )
-                q, j = pairs[i]
-                results[q][j] = (float(picked.sum()), len(target))
-        return results
-
-    def _loglik_packed(
-        self, questions: Sequence[tuple[list[int], list[list[int]]]]
-    ) -> list[list[tuple[float, int]]]:
-        """One row per question: context, then each continuation minus its last token (see module doc).
-
-        Rows are left padded; the kept logits are the last ``longest tail + 1`` positions.
-        """
-        torch = self._torch
-        results: list[list[tuple[float, int]]] = [[] for _ in questions]
-        tails = [sum(len(c) - 1 for c in conts) for _, conts in questions]
-        lengths = [len(ctx) + tail for (ctx, _), tail in zip(questions, tails)]
-        for batch in self._batches(lengths):
-            width = max(lengths[q] for q in batch)
-            keep = max(tails[q] for q in batch) + 1
-            ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-            segment = torch.full((len(batch), width), -1, dtype=torch.long)  # -1 pad, 0 context, j+1 choice j
-            positions = torch.zeros((len(batch), width), dtype=torch.long)
-            for k, q in enumerate(batch):
-                ctx, conts = questions[q]
-                at = width - lengths[q]
-                ids[k, at : at + len(ctx)] = torch.tensor(ctx, dtype=torch.long)
-                segment[k, at : at + len(ctx)] = 0
-                positions[k, at : at + len(ctx)] = torch.arange(len(ctx))
-                at += len(ctx)
-                for j, cont in enumerate(conts):
-                    body = cont[:-1]
-                    ids[k, at : at + len(body)] = torch.tensor(body, dtype=torch.long)
-                    segment[k, at : at + len(body)] = j + 1
-                    positions[k, at : at + len(body)] = torch.arange(len(ctx), len(ctx) + len(body))
-                    at += len(body)
-            mask = self._packed_mask(segment)
-            logprobs = self._forward(ids.to(self.device), mask, positions.to(self.device), keep=keep)
-            for k, q in enumerate(batch):
-                last = keep - tails[q] - 1  # the kept column of the context's last token
-                at = last + 1
-                for cont in questions[q][1]:
-                    columns = [last, *range(at, at + len(cont) - 1)]
-                    picked = logprobs[k, columns, cont]
-                    results[q].append((float(picked.sum()), len(cont)))
-                    at += len(cont) - 1
-        return results
-
-    def _packed_mask(self, segment: Any) -> Any:
-        """The additive 4D mask of packed rows: causal, context visible to all, choices blind to each other.
-
-        Padding attends to itself only, so no row of the attention is empty (which would give NaN).
-        """
-        torch = self._torch
-        width = segment.shape[1]
-        causal = torch.ones((width, width), dtype=torch.bool).tril()
-        key, query = segment[:, None, :], segment[:, :, None]
-        allowed = causal & (key >= 0) & ((key == 0) | (key == query))
-        allowed |= torch.eye(width, dtype=torch.bool)
-        dtype = getattr(torch, self.dtype)
-        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
-        return mask[:, None, :, :].to(self.device)
-
-    def generate(self, prompts: Sequence[Messages], config: GenerationConfig) -> list[list[str | Completion]]:
+    def generate(
+        self, prompts: Sequence[Messages], config: GenerationConfig, *, hook: TokenHook | None = None
+    ) -> list[list[str | Completion]]:
         """``config.num_samples`` replies per prompt, greedy or sampled with per-sample seeds."""
         if config.tools != "none" and (self.tool_mode is not None or config.tools == "calculator"):
             return self._generate_with_tools(prompts, config)
-        torch = self._torch
-        rows = [self._chat_ids(messages) for messages in prompts]
-        jobs = [(p, s) for p in range(len(rows)) for s in range(config.num_samples)]
-        out: list[list[str | Completion]] = [[""] * config.num_samples for _ in rows]
-        with torch.inference_mode():
-            for batch in self._batches([len(rows[p]) for p, _ in jobs]):
-                batch.sort()  # samples of one prompt stay together, in sample order
-                inputs = [rows[jobs[i][0]] for i in batch]
-                room = self.max_length - max(len(r) for r in inputs)
-                if room < 1:
-                    raise BackendError(f"no room to generate: the prompt fills max_length={self.max_length}")
-                ids, mask, _ = self._left_padded(inputs)
-                options: dict[str, Any] = {
-                    "max_new_tokens": min(config.max_new_tokens, room),
-                    "do_sample": False,
-                }
-                if config.temperature > 0:
-                    seeds = [_sample_seed(config.seed, jobs[i][1], rows[jobs[i][0]]) for i in batch]
-                    sampler = _SeededSampler(torch, seeds, config, self.device)
-                    options["logits_processor"] = self._transformers.LogitsProcessorList([sampler])
-                new = self.model.generate(input_ids=ids, attention_mask=mask, **options)[:, ids.shape[1] :]
-                for k, i in enumerate(batch):
-                    p, s = jobs[i]
-                    out[p][s] = self._decode(new[k].tolist())
-        return out
+        rows = [self.chat_ids(messages) for messages in prompts]
+        tokens = self.generate_tokens(rows, config, hook=hook)
+        return [[self.reply_text(reply) for reply in samples] for samples in tokens]
 
     def _generate_with_tools(
         self, prompts: Sequence[Messages], config: GenerationConfig
@@ -613,45 +388,48 @@ class HFBackend:
         def processors(jobs: Sequence[tuple[int, int]], inputs: Sequence[Sequence[int]]) -> list[Any]:
             if config.temperature == 0:
                 return []
-            seeds = [_sample_seed(config.seed, sample, row) for (_, sample), row in zip(jobs, inputs)]
-            return [_SeededSampler(self._torch, seeds, config, self.device)]
+            seeds = [sample_seed(config.seed, sample, row) for (_, sample), row in zip(jobs, inputs)]
+            return [hf_toolcalls.SeededSampler(self._torch, seeds, config, self.device)]
 
         run = (
             hf_toolcalls.generate_nanochat if self.tool_mode == "nanochat" else hf_toolcalls.generate_template
         )
         return [list(samples) for samples in run(self, prompts, config, processors)]
 
-    def _decode(self, tokens: list[int]) -> str:
-        stop = set(self._stop_ids)
+    def generate_tokens(
+        self, prompts: Sequence[Sequence[int]], config: GenerationConfig, *, hook: TokenHook | None = None
+    ) -> list[list[list[int]]]:
+        """Reply token ids, ``config.num_samples`` per prompt of token ids (a reply ends with the stop
+        token it met, if any); ``hook`` may force tokens into a reply (``hf_generate.TokenHook``)."""
+        seed = config.seed if config.temperature > 0 else None
+        requests = requests_for(prompts, config.num_samples, config.max_new_tokens, self.max_length, seed)
+        decoding = Decoding(config.temperature, config.top_k, frozenset(self.stop_ids))
+        begun = time.perf_counter()
+        if self.generation is None:
+            self.generation = "continuous" if self._cache_mergeable() else "waves"
+        decoder = SlotDecoder(
+            self._call, decoding, self.batch_size, continuous=self.generation == "continuous", hook=hook
+        )
+        try:
+            replies = decoder.run(requests)
+        finally:
+            self.tokens_generated += decoder.sampled
+            self.generation_seconds += time.perf_counter() - begun
+        out: list[list[list[int]]] = [[] for _ in prompts]
+        for request, reply in zip(requests, replies):
+            out[request.prompt].append(reply)
+        return out
+
+    def _cache_mergeable(self) -> bool:
+        """Whether this model's KV cache takes rows merged into it (a two-token probe)."""
+        ids = self._torch.tensor([[self._pad_id] * 2], device=self.device)
+        with self._torch.inference_mode():
+            _, cache = self._call.logits(ids, None, None, keep=1, use_cache=True)
+        return mergeable(cache)
+
+    def reply_text(self, tokens: Sequence[int]) -> str:
+        """The text of reply tokens up to the first stop token, special tokens dropped."""
+        stop = set(self.stop_ids)
         end = next((n for n, t in enumerate(tokens) if t in stop), len(tokens))
         text: str = self.tokenizer.decode(tokens[:end], skip_special_tokens=True)
         return text
-
-
-def _sample_seed(seed: int, sample: int, prompt: Sequence[int]) -> int:
-    digest = hashlib.sha256(f"{seed}:{sample}:{','.join(map(str, prompt))}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-class _SeededSampler:
-    """A logits processor that samples each row with its own generator and leaves greedy decoding
-    only the drawn token to pick (temperature, then top-k, then a draw from the softmax)."""
-
-    def __init__(self, torch: Any, seeds: Sequence[int], config: GenerationConfig, device: str) -> None:
-        self.torch = torch
-        self.temperature = config.temperature
-        self.top_k = config.top_k
-        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        torch = self.torch
-        logits = scores.float() / self.temperature
-        if self.top_k is not None and self.top_k < logits.shape[-1]:
-            cutoff = torch.topk(logits, self.top_k, dim=-1).values[:, -1:]
-            logits = logits.masked_fill(logits < cutoff, float("-inf"))
-        probs = torch.softmax(logits, dim=-1)
-        chosen = torch.stack(
-            [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)]
-        )
-        picked = torch.full_like(scores, float("-inf"))
-        return picked.scatter(1, chosen, 0.0)

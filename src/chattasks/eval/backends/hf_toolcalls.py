@@ -23,6 +23,7 @@ from typing import Any
 
 from chattasks.conversation import assistant_text
 from chattasks.eval.backends.base import Completion, GenerationConfig, Messages
+from chattasks.eval.backends.hf_forward import batches
 from chattasks.eval.backends.hf_tools import GeneratedRow, Processor, generate_with_tools
 from chattasks.eval.reasoning import reasoning_token_count, resolve_tags
 from chattasks.eval.tool_chat import ToolConversation, parse_template_calls
@@ -101,12 +102,12 @@ def generate_nanochat(
     tokenizer = backend.tokenizer
     hook = CalculatorHook.for_tokenizer(tokenizer)
     assert hook is not None  # tool_mode said nanochat
-    render = backend._chat_ids if getattr(tokenizer, "chat_template", None) else None
+    render = backend.chat_ids if getattr(tokenizer, "chat_template", None) else None
     rows = [render(p) if render else nanochat_prompt_ids(tokenizer, p) for p in prompts]
-    stops = [*backend._stop_ids, *(tokenizer.convert_tokens_to_ids(t) for t in NANOCHAT_STOPS)]
+    stops = [*backend.stop_ids, *(tokenizer.convert_tokens_to_ids(t) for t in NANOCHAT_STOPS)]
     jobs = [(p, s) for p in range(len(rows)) for s in range(config.num_samples)]
     out: list[list[Completion]] = [[Completion("")] * config.num_samples for _ in rows]
-    for batch in backend._batches([len(rows[p]) for p, _ in jobs]):
+    for batch in batches([len(rows[p]) for p, _ in jobs], backend.batch_size):
         batch.sort()
         inputs = [rows[jobs[i][0]] for i in batch]
         states = [hook.new_row() for _ in batch]
@@ -142,14 +143,14 @@ def generate_template(
     while pending:
         rows = {j: _template_ids(backend, talks[j]) for j in pending}
         still = []
-        for batch in backend._batches([len(rows[j]) for j in pending]):
+        for batch in batches([len(rows[j]) for j in pending], backend.batch_size):
             members = sorted(pending[k] for k in batch)
             inputs = [rows[j] for j in members]
             generated = generate_with_tools(
                 backend.model,
                 inputs,
                 max_new_tokens=_room(backend, inputs, config),
-                stop_ids=backend._stop_ids,
+                stop_ids=backend.stop_ids,
                 pad_id=backend._pad_id,
                 processors=processors([jobs[j] for j in members], inputs),
                 limits=[_budget(talks[j], config) for j in members],
@@ -190,3 +191,27 @@ def _room(backend: Any, inputs: Sequence[Sequence[int]], config: GenerationConfi
 def no_processors(jobs: Sequence[tuple[int, int]], inputs: Sequence[Sequence[int]]) -> list[Processor]:
     """Greedy decoding: no logits processor."""
     return []
+
+
+class SeededSampler:
+    """A logits processor that samples each row with its own generator and leaves greedy decoding
+    only the drawn token to pick (temperature, then top-k, then a draw from the softmax)."""
+
+    def __init__(self, torch: Any, seeds: Sequence[int], config: GenerationConfig, device: str) -> None:
+        self.torch = torch
+        self.temperature = config.temperature
+        self.top_k = config.top_k
+        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        torch = self.torch
+        logits = scores.float() / self.temperature
+        if self.top_k is not None and self.top_k < logits.shape[-1]:
+            cutoff = torch.topk(logits, self.top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < cutoff, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        chosen = torch.stack(
+            [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)]
+        )
+        picked = torch.full_like(scores, float("-inf"))
+        return picked.scatter(1, chosen, 0.0)
