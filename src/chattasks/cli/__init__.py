@@ -1,8 +1,8 @@
 """The ``chattasks`` command: one typer app, one module per group of subcommands.
 
 Tasks: ``list``, ``show``, ``validate`` (``cli.tasks``). Evaluation: ``eval`` (``cli.eval``),
-``regrade`` (``cli.regrade``). Fine-tuning data: ``stats``, ``export``, ``check-template``
-(``cli.sft``). Every command prints errors and exits as ``cli.console`` documents.
+``regrade`` (``cli.regrade``), ``view`` (``cli.view``). Fine-tuning data: ``stats``, ``export``,
+``check-template`` (``cli.sft``). Every command prints errors and exits as ``cli.console`` documents.
 Command modules import the library and ``cli.console``, never each other or this package.
 """
 
@@ -14,6 +14,7 @@ from chattasks.cli import eval as eval_commands
 from chattasks.cli import regrade as regrade_commands
 from chattasks.cli import sft as sft_commands
 from chattasks.cli import tasks as task_commands
+from chattasks.cli import view as view_commands
 from chattasks.cli.console import ExitCode
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.command("show")(task_commands.show)
 app.command("validate")(task_commands.validate)
 app.command("eval")(eval_commands.eval_command())
 app.command("regrade")(regrade_commands.regrade_command)
+app.command("view")(view_commands.view_command)
 app.command("stats")(sft_commands.stats)
 app.command("export")(sft_commands.export)
 app.command("check-template")(sft_commands.check_template)
