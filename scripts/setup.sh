@@ -4,12 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+apt_install() {  # apt_install PACKAGE...: install Debian packages, updating the lists only when needed
+  $SUDO apt-get install -y -q "$@" >/dev/null 2>&1 \
+    || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q "$@" >/dev/null; }
+}
 # The sandbox's strongest isolation needs bubblewrap (Debian package `bubblewrap`).
-if ! command -v bwrap >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get install -y -q bubblewrap >/dev/null 2>&1 \
-    || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q bubblewrap >/dev/null; }
-fi
+command -v bwrap >/dev/null 2>&1 || apt_install bubblewrap
+# The report tests open reports in Debian's headless Chromium (Playwright drives it; no browser download).
+if [ "${1:-}" = "--test" ]; then command -v chromium >/dev/null 2>&1 || apt_install chromium; fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 PIP=".venv/bin/python -m pip install -q --disable-pip-version-check"

@@ -1,8 +1,8 @@
 """The ``chattasks`` command: one typer app, one module per group of subcommands.
 
 Tasks: ``list``, ``show``, ``validate`` (``cli.tasks``). Evaluation: ``eval`` (``cli.eval``),
-``regrade`` (``cli.regrade``), ``compare`` (``cli.compare``). Fine-tuning data: ``stats``,
-``export``, ``check-template`` (``cli.sft``), ``contamination`` (``cli.contamination``);
+``regrade`` (``cli.regrade``), ``compare`` (``cli.compare``), ``view`` (``cli.view``). Fine-tuning
+data: ``stats``, ``export``, ``check-template`` (``cli.sft``), ``contamination`` (``cli.contamination``);
 RL: ``reward`` (``cli.reward``). Every command prints errors and exits as ``cli.console`` documents.
 Command modules import the library and ``cli.console``, never each other or this package.
 """
@@ -18,6 +18,7 @@ from chattasks.cli import regrade as regrade_commands
 from chattasks.cli import reward as reward_commands
 from chattasks.cli import sft as sft_commands
 from chattasks.cli import tasks as task_commands
+from chattasks.cli import view as view_commands
 from chattasks.cli.console import ExitCode
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.command("eval")(eval_commands.eval_command())
 app.command("regrade")(regrade_commands.regrade_command)
 app.command("compare")(compare_commands.compare_command)
 app.command("reward")(reward_commands.reward_command)
+app.command("view")(view_commands.view_command)
 app.command("stats")(sft_commands.stats)
 app.command("export")(sft_commands.export)
 app.command("check-template")(sft_commands.check_template)

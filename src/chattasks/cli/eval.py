@@ -134,9 +134,13 @@ def _run(
             "(default <think>,</think>, plus the pairs the chat template names)."
         ),
     ] = None,
+    report: Annotated[
+        bool,
+        typer.Option("--report/--no-report", help="Write RUN_DIR/report.html (chattasks view) at the end."),
+    ] = True,
     **backend_flags: Any,
 ) -> None:
-    """Evaluate a chat model on tasks; print the results table and write RUN_DIR/results.json."""
+    """Evaluate a chat model on tasks; print the results table and write RUN_DIR/results.json and report.html."""
     from chattasks.eval.runner import evaluate_model
 
     given = {key: value for key, value in backend_flags.items() if value not in (None, [])}
@@ -180,6 +184,21 @@ def _run(
     if not results.complete:
         console.print("[yellow]some questions are not in the journal yet (other shards still running?)[/]")
     console.print(f"results: {run_dir / 'results.json'}", highlight=False, soft_wrap=True)
+    if report:
+        _write_report(run_dir)
+
+
+def _write_report(run_dir: Path) -> None:
+    """Write the run's report and print its path; a failure is only a warning (the results are written)."""
+    from chattasks.errors import ChattasksError
+    from chattasks.report import write_report
+
+    try:
+        path = write_report([run_dir])
+    except (ChattasksError, ImportError, OSError, ValueError) as exc:
+        err_console.print(f"warning: no report written: {exc}", highlight=False, markup=False, soft_wrap=True)
+        return
+    console.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 def eval_command() -> Callable[..., None]:

@@ -25,6 +25,7 @@ nothing else builds or parses a line. Its fields:
 - ``method``: how the answer was obtained (``Method``'s values: ``logits``, ``logprobs``,
   ``completion``, ``loglik``, ``generate``).
 - ``letters``: the candidate letters of a multiple-choice question (None otherwise).
+- ``group``: the row's group for per-group breakdowns (MMLU's subject; None when the task has none).
 - ``details``: what the method adds (letter scores, log-likelihoods, sandbox status and output).
 - ``time``: seconds of model time spent on the sample; ``rank``: the process that wrote it;
   ``finished``: when (a Unix time).
@@ -112,6 +113,7 @@ class SampleRecord:
     finish_reason: str | None = None
     tokens: int | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    group: str | None = None
 
     @property
     def key(self) -> tuple[int, int]:
@@ -128,8 +130,8 @@ class SampleRecord:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
-        """The journal line's object: strict-JSON values; ``letters``, ``score_norm`` and the reply's
-        reasoning, finish and tool fields only when set."""
+        """The journal line's object: strict-JSON values; ``letters``, ``score_norm``, ``group`` and the
+        reply's reasoning, finish and tool fields only when set."""
         payload: dict[str, Any] = {"schema": SCHEMA_VERSION}
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
@@ -149,7 +151,7 @@ class SampleRecord:
                 f"{where}: journal schema version {version!r}; this chattasks reads versions 1 to "
                 f"{SCHEMA_VERSION} (a newer chattasks wrote it: upgrade chattasks)"
             )
-        known = {item.name for item in dataclasses.fields(cls)}
+        known = _FIELDS if cls is SampleRecord else {item.name for item in dataclasses.fields(cls)}
         data = {key: value for key, value in payload.items() if key in known}
         data["index"] = _integer(payload["index"], "index")
         data["sample"] = _integer(payload.get("sample", 0), "sample")
@@ -173,6 +175,7 @@ _OMITTED_WHEN_NONE = frozenset(
     {
         "letters",
         "score_norm",
+        "group",
         "answer",
         "reasoning",
         "reasoning_tokens",
@@ -181,6 +184,7 @@ _OMITTED_WHEN_NONE = frozenset(
         "tool_calls",
     }
 )
+_FIELDS = frozenset(item.name for item in dataclasses.fields(SampleRecord))
 
 
 def _integer(value: Any, name: str) -> int:

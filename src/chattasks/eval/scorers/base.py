@@ -109,7 +109,14 @@ def make_record(
         score_norm=score_norm,
         details=dict(details or {}),
         **(reply_fields or {}),
+        group=group_of(question.conversation),
     )
+
+
+def group_of(conversation: Conversation) -> str | None:
+    """The group a conversation's row belongs to for per-group breakdowns: its ``subject`` (MMLU), else None."""
+    subject = conversation.get("subject")
+    return subject if isinstance(subject, str) and subject else None
 
 
 def regraded(old: SampleRecord, new: SampleRecord) -> SampleRecord:
