@@ -114,8 +114,9 @@ def test_a_run_whose_server_is_killed_midway_ends_in_one_line_and_resumes_to_eve
     out = tmp_path / "run"
     journal = out / "samples" / "ARC-Easy.jsonl"
     rows = 5
-    # one question per batch, so each is journaled as soon as it is answered; a short give_up_after
-    options = {"limit": rows, "batch_size": 1, "give_up_after": 5.0, "backoff": 0.2}
+    # one question per batch, so each is journaled as soon as it is answered; a short give_up_after (a
+    # server answering nothing for 15 s ends the run: long enough for one reply on a busy 2-core CI machine)
+    options = {"limit": rows, "batch_size": 1, "give_up_after": 15.0, "backoff": 0.2}  # room for a loaded CPU
     killed = threading.Event()
 
     def kill_after_two_samples() -> None:
