@@ -41,3 +41,15 @@ def test_columns_hold_every_record_and_prompts_are_stored_once(memory_tasks, tmp
             distinct.update(json.dumps(r.prompt) for r in records)
     assert len(data["prompts"]) == len(distinct)  # both runs asked the same questions: stored once
     assert data["kinds"] == [kind.value for kind in Failure]
+
+
+def test_prompts_with_tool_call_parts_are_kept_whole(tmp_path):
+    from report_runs import ToolChat
+
+    paths = [make_run(tmp_path / "a", 1, [ToolChat(n=3)]), make_run(tmp_path / "b", 2, [ToolChat(n=3)])]
+    runs = load_runs(paths)
+    data = report_payload(runs, [])
+    records = runs[0].samples["ToolChat"]
+    assert len(data["prompts"]) == 3
+    assert [data["prompts"][p] for p in data["samples"][1]["ToolChat"]["p"]] == [r.prompt for r in records]
+    assert data["prompts"][0][1]["content"][1] == {"type": "python", "text": "12*7"}

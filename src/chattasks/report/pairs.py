@@ -85,10 +85,20 @@ def solved(records: Iterable[SampleRecord]) -> dict[int, bool]:
     return {index: total / count > 0.5 for index, (total, count) in sums.items()}
 
 
-def pair_task(task: str, runs: Sequence[ReportRun], base: int, other: int) -> PairedTask:
-    """Pair the questions of ``task`` that runs ``base`` and ``other`` both answered."""
-    first = solved(runs[base].samples.get(task, []))
-    second = solved(runs[other].samples.get(task, []))
+def pair_task(
+    task: str,
+    runs: Sequence[ReportRun],
+    base: int,
+    other: int,
+    outcomes: dict[tuple[int, str], dict[int, bool]] | None = None,
+) -> PairedTask:
+    """Pair the questions of ``task`` that runs ``base`` and ``other`` both answered (``outcomes``:
+    a cache of ``solved`` per (run, task), filled as it goes)."""
+    cache = outcomes if outcomes is not None else {}
+    for run in (base, other):
+        if (run, task) not in cache:
+            cache[run, task] = solved(runs[run].samples.get(task, []))
+    first, second = cache[base, task], cache[other, task]
     common = sorted(set(first) & set(second))
     return PairedTask(
         task=task,
@@ -118,6 +128,7 @@ def pair_runs(runs: Sequence[ReportRun]) -> tuple[list[PairedTask], list[str]]:
     """Every pair of runs (earlier run as the base) on every task both asked the same questions,
     and a note for each task two runs asked differently (not paired)."""
     pairs, notes = [], []
+    outcomes: dict[tuple[int, str], dict[int, bool]] = {}
     for base, other in combinations(range(len(runs)), 2):
         for task in runs[base].tasks:
             if task not in runs[other].results.tasks:
@@ -132,5 +143,5 @@ def pair_runs(runs: Sequence[ReportRun]) -> tuple[list[PairedTask], list[str]]:
                         f"differently at the same index (different data): not paired"
                     )
                     continue
-            pairs.append(pair_task(task, runs, base, other))
+            pairs.append(pair_task(task, runs, base, other, outcomes))
     return pairs, notes

@@ -14,8 +14,7 @@ The object embedded in the page (``embed_json`` makes it safe inside a ``<script
 order: ``i`` index, ``k`` sample number, ``p`` position of its prompt in ``prompts`` (prompts are
 stored once however many runs and samples share them), ``r`` response, ``x`` extracted answer,
 ``g`` reference, ``s`` score, ``f`` position of its failure in ``kinds`` (-1: none), ``m``
-position of its method in ``methods``, ``t`` model seconds, ``d`` details (null when empty;
-floats rounded to 4 decimals).
+position of its method in ``methods``, ``t`` model seconds, ``d`` details (null when empty).
 """
 
 from __future__ import annotations
@@ -60,8 +59,12 @@ def _columns(
 ) -> dict[str, list[Any]]:
     positions = []
     for record in records:
-        key = _prompt_key(record.prompt)
-        position = prompts.get(key)
+        try:  # a tuple of the messages' items: fast, and equal exactly for equal prompts
+            key: Any = tuple(tuple(message.items()) for message in record.prompt)
+            position = prompts.get(key)
+        except TypeError:  # contents given as parts (lists) cannot be hashed: the prompt's JSON then
+            key = json.dumps(record.prompt, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            position = prompts.get(key)
         if position is None:
             position = prompts[key] = len(prompt_list)
             prompt_list.append(record.prompt)
@@ -78,36 +81,8 @@ def _columns(
         "f": [-1 if r.failure is None else kinds[r.failure] for r in records],
         "m": [methods.setdefault(r.method, len(methods)) for r in records],
         "t": [round(r.time, 3) for r in records],
-        "d": [_details(r.details) if r.details else None for r in records],
+        "d": [r.details or None for r in records],
     }
-
-
-def _prompt_key(prompt: list[dict[str, Any]]) -> Any:
-    """A hashable key equal for equal prompts: (role, content) pairs when every content is text
-    (the common case, and fast), else the prompt's JSON."""
-    key = tuple((message.get("role"), message.get("content")) for message in prompt)
-    if all(isinstance(content, str) for _, content in key) and all(len(m) == 2 for m in prompt):
-        return key
-    return json.dumps(prompt, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def _details(details: dict[str, Any]) -> dict[str, Any]:
-    """A record's details with floats rounded (the letter scores' flat dict quickly)."""
-    scores = details.get("scores")
-    if len(details) == 1 and isinstance(scores, dict):
-        return {"scores": {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}}
-    rounded: dict[str, Any] = _rounded(details)
-    return rounded
-
-
-def _rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 4)
-    if isinstance(value, dict):
-        return {key: _rounded(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_rounded(item) for item in value]
-    return value
 
 
 def embed_json(payload: Any) -> str:
