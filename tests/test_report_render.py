@@ -17,6 +17,9 @@ from report_runs import MEMORY_TASKS, ToolChat, make_run
 
 from chattasks.eval.journal import RunDirectory
 from chattasks.report import write_report
+from chattasks.report.comparison import fmt_p
+
+scipy_stats = pytest.importorskip("scipy.stats")
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +265,13 @@ def test_the_comparison_table_counts_gains_and_losses(browser, runs, pair):
             )
             delta = float(row.locator("td[data-field='delta']").inner_text())
             assert delta == pytest.approx((sum(second.values()) - sum(first.values())) / len(first), abs=5e-5)
+            gained = sum(second[i] and not first[i] for i in first)
+            lost = sum(first[i] and not second[i] for i in first)
+            exact = scipy_stats.binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
+            assert row.locator("td[data-field='p']").inner_text() == fmt_p(exact)
+        overall = report.page.locator("table.comparison tfoot tr[data-key='overall|1']")
+        assert overall.locator("td[data-field='task']").inner_text() == "centred mean"
+        assert " to " in overall.locator("td[data-field='ci95']").inner_text()
 
 
 def test_subjects_table_matches_the_journal_and_sorts(browser, runs, single):

@@ -74,11 +74,32 @@ def compare_runs(
     """
     if len(runs) < 2:
         raise ValueError(f"compare needs at least two runs (a baseline and a candidate), got {len(runs)}")
+    return compare_loaded(
+        [load_run(run) for run in runs],
+        tasks=tasks,
+        allow_different_data=allow_different_data,
+        metric=metric,
+        seed=seed,
+        resamples=resamples,
+    )
+
+
+def compare_loaded(
+    loaded: Sequence[LoadedRun],
+    *,
+    tasks: Sequence[str] | None = None,
+    allow_different_data: bool = False,
+    metric: str = "acc",
+    seed: int = DEFAULT_SEED,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> CompareReport:
+    """``compare_runs`` of runs already read (``pairing.load_run``, e.g. with their records)."""
+    if len(loaded) < 2:
+        raise ValueError(f"compare needs at least two runs (a baseline and a candidate), got {len(loaded)}")
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 100:
         raise ValueError(f"resamples must be an integer >= 100, got {resamples!r}")
-    loaded = [load_run(run) for run in runs]
     if tasks is not None:
         unknown = [name for name in tasks if not any(name in run.info.tasks for run in loaded)]
         if unknown:
@@ -265,5 +286,6 @@ __all__ = [
     "RunInfo",
     "Side",
     "TaskComparison",
+    "compare_loaded",
     "compare_runs",
 ]

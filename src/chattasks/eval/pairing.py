@@ -76,13 +76,18 @@ class LoadedRun:
     settings: RunSettings
     fingerprints: dict[str, str]
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, list[SampleRecord]] = field(default_factory=dict, repr=False)
+    """Journal records already read, by task (a task not here is read from the journal)."""
 
     def task_scores(self, task: str, metric: str = "acc") -> TaskScores:
         """The per-question scores of ``task`` (see the module docstring)."""
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
         stored = self.results.get(task, {})
-        records = list(self.directory.read(task).records.values())
+        if task in self.records:
+            records = self.records[task]
+        else:
+            records = list(self.directory.read(task).records.values())
         eval_type = stored.get("eval_type") or _eval_type(records)
         per_question = self.settings.generation.num_samples if eval_type == "generative" else 1
         rows = stored.get("expected", self.settings.limit)
@@ -122,8 +127,11 @@ def _eval_type(records: list[SampleRecord]) -> str:
     return "categorical" if any(record.letters for record in records) else "generative"
 
 
-def load_run(path: str | os.PathLike[str] | RunDirectory) -> LoadedRun:
-    """Read a run directory's run.json and results.json (RunDirError when it holds no run)."""
+def load_run(
+    path: str | os.PathLike[str] | RunDirectory, records: dict[str, list[SampleRecord]] | None = None
+) -> LoadedRun:
+    """Read a run directory's run.json and results.json (RunDirError when it holds no run);
+    ``records``: journal records the caller has already read, by task."""
     directory = path if isinstance(path, RunDirectory) else RunDirectory(path)
     stored = directory.read_run()
     settings = RunSettings.from_json(stored.get("settings", {}))
@@ -138,7 +146,8 @@ def load_run(path: str | os.PathLike[str] | RunDirectory) -> LoadedRun:
             results = {}
     tasks = list(settings.tasks) or list(results)
     info = RunInfo(str(directory.path), model, settings.backend, tasks)
-    return LoadedRun(info, directory, settings, dict(stored.get("fingerprints") or {}), results)
+    fingerprints = dict(stored.get("fingerprints") or {})
+    return LoadedRun(info, directory, settings, fingerprints, results, dict(records or {}))
 
 
 @dataclass(frozen=True)

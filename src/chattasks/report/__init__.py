@@ -3,22 +3,22 @@
 ``write_report(["runs/a", "runs/b"])`` reads each run directory (``runs``), pairs the runs
 question by question (``pairs``), and writes one HTML file (``render``) with the settings, a
 per-task table, the accuracy chart (``chart``), per-subject tables (``groups``), the comparison
-and the flipped questions, and a sample browser over every journaled sample (``payload``).
-The file opens from disk with nothing fetched.
+with ``chattasks compare``'s statistics (``comparison``), the flipped questions, and a sample
+browser over every journaled sample (``payload``). The file opens from disk with nothing fetched.
 """
 
-from chattasks.report.pairs import PairedTask, PairStatistics, no_statistics, pair_runs
+from chattasks.report.comparison import compare_report_runs
+from chattasks.report.pairs import PairedTask, pair_runs
 from chattasks.report.render import default_output, render_report, write_report
 from chattasks.report.runs import ReportRun, load_run, load_runs
 
 __all__ = [
-    "PairStatistics",
     "PairedTask",
     "ReportRun",
+    "compare_report_runs",
     "default_output",
     "load_run",
     "load_runs",
-    "no_statistics",
     "pair_runs",
     "render_report",
     "write_report",

@@ -1,5 +1,5 @@
-"""What the report's template shows, computed from the runs: header rows, task tables, subject
-tables and the comparison table, as plain values the template only lays out."""
+"""What the report's template shows, computed from the runs: header rows, task tables and subject
+tables, as plain values the template only lays out (the comparison table: ``comparison``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 from chattasks.eval.results import TaskResult
 from chattasks.report.groups import group_scores
-from chattasks.report.pairs import PairedTask
 from chattasks.report.runs import ReportRun
 
 
@@ -30,7 +29,8 @@ class Table:
 
     columns: list[str]
     rows: list[tuple[str, list[Cell]]] = field(default_factory=list)
-    footer: list[Cell] = field(default_factory=list)
+    footers: list[tuple[str, list[Cell]]] = field(default_factory=list)
+    """Keyed rows below the body (totals), left in place when the body is sorted."""
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -41,6 +41,11 @@ def fmt(value: float | None, digits: int = 4) -> str:
 def fmt_interval(interval: Sequence[float] | None) -> str:
     """A 95% interval as ``low–high`` to 3 decimals."""
     return "–" if not interval else f"{interval[0]:.3f}–{interval[1]:.3f}"
+
+
+def fmt_signed(value: float | None) -> str:
+    """A difference with its sign, 4 decimals; an en dash for none."""
+    return "–" if value is None else f"{value:+.4f}"
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -131,11 +136,16 @@ def task_table(run: ReportRun) -> Table:
         cells.append(Cell((result.fingerprint or "")[:12], "fingerprint", title=result.fingerprint or ""))
         table.rows.append((result.task, cells))
     blank = len(columns) - 2
-    table.footer = [
-        Cell("centred mean", "label"),
-        *[Cell("")] * blank,
-        Cell(fmt(run.results.centered_mean), "centered_mean"),
-    ]
+    table.footers.append(
+        (
+            "centred mean",
+            [
+                Cell("centred mean", "label"),
+                *[Cell("")] * blank,
+                Cell(fmt(run.results.centered_mean), "centered_mean"),
+            ],
+        )
+    )
     return table
 
 
@@ -179,52 +189,7 @@ def group_tables(runs: Sequence[ReportRun]) -> list[tuple[str, Table]]:
             for position, by_group in enumerate(scores[1:], 1):
                 first, this = scores[0].get(name), by_group.get(name)
                 delta = this.accuracy - first.accuracy if first and this else None
-                cells.append(Cell(_signed(delta), f"delta{position}", delta if delta is not None else 0.0))
+                cells.append(Cell(fmt_signed(delta), f"delta{position}", delta if delta is not None else 0.0))
             table.rows.append((name, cells))
         tables.append((task, table))
     return tables
-
-
-def _signed(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.4f}"
-
-
-def comparison_table(
-    runs: Sequence[ReportRun],
-    pairs: Sequence[PairedTask],
-    statistics: Mapping[tuple[str, int, int], Mapping[str, str]],
-) -> Table:
-    """The comparison of each later run with the first, task by task, on the questions both answered."""
-    shown = [pair for pair in pairs if pair.base == 0]
-    extra: list[str] = []
-    for pair in shown:
-        extra.extend(name for name in statistics.get(pair.key, {}) if name not in extra)
-    columns = [
-        "task",
-        "run",
-        "paired n",
-        f"accuracy ({runs[0].label})",
-        "accuracy",
-        "Δ",
-        "gained",
-        "lost",
-        *extra,
-    ]
-    table = Table(columns)
-    for pair in shown:
-        base, other = pair.base_accuracy, pair.other_accuracy
-        delta = other - base if base is not None and other is not None else None
-        values = statistics.get(pair.key, {})
-        cells = [
-            Cell(pair.task, "task"),
-            Cell(runs[pair.other].label, "run"),
-            Cell(f"{pair.n:,}", "n", pair.n),
-            Cell(fmt(base), "base_accuracy", base),
-            Cell(fmt(other), "other_accuracy", other),
-            Cell(_signed(delta), "delta", delta),
-            Cell(str(len(pair.gained)), "gained", len(pair.gained), css="good" if pair.gained else ""),
-            Cell(str(len(pair.lost)), "lost", len(pair.lost), css="bad" if pair.lost else ""),
-            *[Cell(values.get(name, "–"), f"stat.{name}") for name in extra],
-        ]
-        table.rows.append((f"{pair.task}|{pair.other}", cells))
-    return table

@@ -2,18 +2,16 @@
 
 Two runs pair on a task when they asked the same questions: equal data fingerprints, or (runs
 with different ``--limit``s, whose fingerprints differ) the same prompt and reference at every
-index both journals hold. A question is paired when both journals hold it. A question is *solved* when the mean score of its samples
-is above one half (a single sample: ``SampleRecord.correct``). Between a base run and another:
-``gained`` are the questions unsolved in the base and solved in the other, ``lost`` the reverse;
-together they are the flipped questions (McNemar's discordant pairs).
-
-The significance of a difference is ``chattasks compare``'s to compute: ``PairStatistics`` is
-the one place its numbers enter the report (see ``no_statistics``).
+index both journals hold. A question is paired when both journals hold it. A question is
+*solved* when the mean score of its samples is above one half (a single sample:
+``SampleRecord.correct``). Between a base run and another: ``gained`` are the questions unsolved
+in the base and solved in the other, ``lost`` the reverse; together they are the flipped
+questions (McNemar's discordant pairs). The significance of a difference is ``chattasks compare``'s (``report.comparison``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -56,23 +54,6 @@ class PairedTask:
     def other_accuracy(self) -> float | None:
         """The share of paired questions the other run solved."""
         return self.other_solved / self.n if self.n else None
-
-
-PairStatistics = Callable[
-    [Sequence[ReportRun], Sequence[PairedTask]], Mapping[tuple[str, int, int], Mapping[str, str]]
-]
-"""Extra columns of the comparison table: for a pair's ``key``, column name -> displayed value."""
-
-
-def no_statistics(
-    runs: Sequence[ReportRun], pairs: Sequence[PairedTask]
-) -> dict[tuple[str, int, int], dict[str, str]]:
-    """The default ``PairStatistics``: no extra column.
-
-    LEAD: plug ``chattasks.eval.compare.compare_runs`` in here (or pass a ``PairStatistics`` to
-    ``write_report``): for each pair, its p-value, the interval of the difference, ... as strings.
-    """
-    return {}
 
 
 def solved(records: Iterable[SampleRecord]) -> dict[int, bool]:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from chattasks.report.chart import accuracy_chart, run_colour
-from chattasks.report.context import comparison_table, group_tables, header_rows, task_table
-from chattasks.report.pairs import PairStatistics, no_statistics, pair_runs
+from chattasks.report.comparison import compare_report_runs, comparison_table
+from chattasks.report.context import group_tables, header_rows, task_table
+from chattasks.report.pairs import pair_runs
 from chattasks.report.payload import embed_json, report_payload
 from chattasks.report.runs import ReportRun, load_runs
 
@@ -30,7 +31,7 @@ def default_output(paths: Sequence[str | os.PathLike[str]]) -> Path:
     return Path(paths[0]).expanduser() / (REPORT_FILE if len(paths) == 1 else COMPARISON_FILE)
 
 
-def render_report(runs: Sequence[ReportRun], statistics: PairStatistics = no_statistics) -> str:
+def render_report(runs: Sequence[ReportRun]) -> str:
     """The report of ``runs`` (the first is the base of comparisons) as one HTML document."""
     import jinja2
     from markupsafe import Markup
@@ -38,6 +39,7 @@ def render_report(runs: Sequence[ReportRun], statistics: PairStatistics = no_sta
     from chattasks.eval.settings import now, version
 
     pairs, notes = pair_runs(runs)
+    compared = compare_report_runs(runs)
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
@@ -54,7 +56,8 @@ def render_report(runs: Sequence[ReportRun], statistics: PairStatistics = no_sta
         "tables": [task_table(run) for run in runs],
         "chart": Markup(accuracy_chart(runs)),
         "groups": group_tables(runs),
-        "comparison": comparison_table(runs, pairs, statistics(runs, pairs)) if len(runs) > 1 else None,
+        "comparison": comparison_table(runs, pairs, compared) if compared else None,
+        "compared": compared,
         "notes": notes,
         "has_pairs": bool(pairs),
         "generated": now(),
@@ -69,13 +72,11 @@ def render_report(runs: Sequence[ReportRun], statistics: PairStatistics = no_sta
 def write_report(
     runs: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str] | None = None,
-    *,
-    statistics: PairStatistics = no_statistics,
 ) -> Path:
     """Write the report of the run directories ``runs`` to ``out`` (default: ``default_output``),
     atomically; the path written. RunDirError for a directory without a finished run."""
     target = Path(out).expanduser() if out is not None else default_output(runs)
-    html = render_report(load_runs(runs), statistics)
+    html = render_report(load_runs(runs))
     target.parent.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now().strftime("%H%M%S%f")
     temporary = target.with_name(f".{target.name}.{os.getpid()}.{stamp}.tmp")
