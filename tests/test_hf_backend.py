@@ -18,6 +18,7 @@ import pytest
 from chattasks.errors import BackendError
 from chattasks.eval.backends.base import Backend, GenerationConfig
 from chattasks.eval.backends.hf import HFBackend, default_model_path
+from chattasks.eval.backends.hf_generate import mergeable
 from chattasks.eval.backends.hf_loglik import loglik_plain
 from chattasks.eval.scorers.base import prompt_of
 from chattasks.tasks.arc import ARC
@@ -246,7 +247,10 @@ def _plain_greedy(backend, rows, max_new_tokens):
     import transformers
 
     settings = transformers.GenerationConfig(
-        max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=backend.stop_ids, pad_token_id=backend._pad_id
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=backend.stop_ids,
+        pad_token_id=backend._pad_id,
     )
     replies = []
     for row in rows:
@@ -283,6 +287,31 @@ def test_continuous_batching_gives_the_greedy_replies_of_batch_size_one(smollm2,
 
 
 @pytest.mark.model
+def test_only_a_full_attention_dynamic_cache_takes_merged_rows(smollm2):
+    import copy
+
+    import torch
+
+    _, cache = smollm2._call.logits(torch.tensor([[1, 2, 3]]), None, None, keep=1, use_cache=True)
+    assert mergeable(cache, smollm2.model.config)
+    sliding = copy.deepcopy(smollm2.model.config)
+    sliding.sliding_window = 4096  # Mistral-style: the mask would count cache columns as positions
+    assert not mergeable(cache, sliding)
+    assert not mergeable(None, smollm2.model.config)
+
+
+@pytest.mark.model
+def test_a_cache_that_cannot_take_merged_rows_generates_in_waves_with_the_same_replies(
+    smollm2, gsm8k, monkeypatch
+):
+    rows = _mixed_rows(smollm2, gsm8k)[:6]
+    config = GenerationConfig(max_new_tokens=16)
+    continuous = smollm2.generate_tokens(rows, config)
+    monkeypatch.setattr(smollm2, "generation", "waves")  # as for a sliding-window model
+    assert smollm2.generate_tokens(rows, config) == continuous
+
+
+@pytest.mark.model
 def test_greedy_replies_are_deterministic_and_independent_of_the_batch(smollm2, gsm8k):
     prompts = [prompt_of(gsm8k[i]) for i in range(3)]
     config = GenerationConfig(max_new_tokens=16)
@@ -290,7 +319,20 @@ def test_greedy_replies_are_deterministic_and_independent_of_the_batch(smollm2, 
     assert together == smollm2.generate(prompts, config)
     assert [smollm2.generate([p], config)[0] for p in prompts] == together
     for (reply,) in together:
-        assert reply.strip() and "<|im_end|>" not in reply and "<|im_start|>" not in reply
+        assert reply.text.strip() and "<|im_end|>" not in reply.text and "<|im_start|>" not in reply.text
+
+
+@pytest.mark.model
+def test_a_reply_says_whether_it_met_a_stop_token_or_its_token_limit(smollm2, gsm8k):
+    prompts = [prompt_of(gsm8k[i]) for i in range(2)] + [[{"role": "user", "content": "Say only: yes"}]]
+    config = GenerationConfig(max_new_tokens=24)
+    tokens = smollm2.generate_tokens([smollm2.chat_ids(p) for p in prompts], config)
+    replies = smollm2.generate(prompts, config)
+    for (reply,), (ids,) in zip(replies, tokens, strict=True):
+        assert reply.tokens == len(ids) <= 24
+        assert reply.finish_reason == ("stop" if ids[-1] in smollm2.stop_ids else "length")
+        assert reply.text == smollm2.reply_text(ids)
+    assert {reply.finish_reason for (reply,) in replies} == {"stop", "length"}  # GSM8K needs more than 24
 
 
 @pytest.mark.model
@@ -304,7 +346,7 @@ def test_sampled_replies_are_seeded_per_prompt_and_sample(smollm2, gsm8k):
     assert smollm2.generate_tokens(rows[1:2], config) == replies[1:2]  # alone
     other = GenerationConfig(max_new_tokens=12, temperature=1.0, top_k=50, num_samples=3, seed=8)
     assert smollm2.generate_tokens(rows, other) != replies
-    texts = smollm2.generate([prompt_of(gsm8k[0])], config)
+    texts = [[reply.text for reply in samples] for samples in smollm2.generate([prompt_of(gsm8k[0])], config)]
     assert texts == [[smollm2.reply_text(sample) for sample in replies[0]]]
 
 
@@ -368,7 +410,8 @@ def test_replies_end_at_the_end_of_the_assistant_turn(smollm2):
     assert smollm2.reply_text([*yes, end, *yes]) == "yes"  # nothing after it is kept
     config = GenerationConfig(max_new_tokens=96)
     (reply,) = smollm2.generate([[{"role": "user", "content": "Say hello."}]], config)
-    assert 0 < len(smollm2.tokenizer.encode(reply[0], add_special_tokens=False)) < config.max_new_tokens
+    assert reply[0].finish_reason == "stop" and 0 < reply[0].tokens < config.max_new_tokens
+    assert reply[0].text.strip() and "<|im_end|>" not in reply[0].text
 
 
 # ----- through the runner -----------------------------------------------------------------------

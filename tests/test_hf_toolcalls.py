@@ -169,7 +169,7 @@ def test_without_tools_the_model_writes_its_own_guess(nanochat_backend):
     (reply,), _ = nanochat_backend.generate(
         [QUESTION, OTHER], GenerationConfig(max_new_tokens=12, tools="none")
     )
-    assert isinstance(reply, str) and " wrong" in reply and "36" not in reply
+    assert reply.tool_calls == () and " wrong" in reply.text and "36" not in reply.text
 
 
 def test_gsm8k_through_the_runner_journals_the_call(nanochat_backend, tmp_path):
@@ -224,6 +224,6 @@ def test_calculator_for_a_model_that_calls_no_tools_is_an_error(tmp_path, smollm
         with pytest.raises(BackendError, match="calls no tools.*--tools none"):
             backend.generate([QUESTION], GenerationConfig(max_new_tokens=4, tools="calculator"))
         (reply,) = backend.generate([QUESTION], GenerationConfig(max_new_tokens=4))[0]  # auto: no tools
-        assert isinstance(reply, str)
+        assert reply.tool_calls == () and reply.tools is None
     finally:
         backend.close()

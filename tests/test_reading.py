@@ -99,7 +99,12 @@ def test_cut_off_inside_the_reasoning_at_the_token_limit(gsm8k):
 
 def test_an_unclosed_block_without_the_limit_known_is_no_answer(gsm8k):
     text = "<think>4 + 2*3 = 10, so #### 10"
-    for reply in (text, Completion(text, finish_reason="stop", tokens=20)):
+    # a stop token as the 64th token: the finish reason says the limit did not cut the reply
+    for reply in (
+        text,
+        Completion(text, finish_reason="stop", tokens=20),
+        Completion(text, finish_reason="stop", tokens=64),
+    ):
         record = grade(gsm8k, reply)
         assert record.failure == Failure.NO_ANSWER and record.reasoning == text.removeprefix("<think>")
 

@@ -371,7 +371,7 @@ class HFBackend:
             return self._generate_with_tools(prompts, config)
         rows = [self.chat_ids(messages) for messages in prompts]
         tokens = self.generate_tokens(rows, config, hook=hook)
-        return [[self.reply_text(reply) for reply in samples] for samples in tokens]
+        return [[self.reply_completion(reply) for reply in samples] for samples in tokens]
 
     def _generate_with_tools(
         self, prompts: Sequence[Messages], config: GenerationConfig
@@ -425,7 +425,15 @@ class HFBackend:
         ids = self._torch.tensor([[self._pad_id] * 2], device=self.device)
         with self._torch.inference_mode():
             _, cache = self._call.logits(ids, None, None, keep=1, use_cache=True)
-        return mergeable(cache)
+        return mergeable(cache, self.model.config)
+
+    def reply_completion(self, tokens: Sequence[int]) -> Completion:
+        """A reply of ``generate_tokens`` as a Completion: its text, ``stop`` when it ended at a stop
+        token and ``length`` when at its token limit, and its token count (the stop token included)."""
+        stopped = bool(tokens) and tokens[-1] in self.stop_ids
+        return Completion(
+            self.reply_text(tokens), finish_reason="stop" if stopped else "length", tokens=len(tokens)
+        )
 
     def reply_text(self, tokens: Sequence[int]) -> str:
         """The text of reply tokens up to the first stop token, special tokens dropped."""

@@ -92,8 +92,12 @@ def sample_seed(seed: int, sample: int, prompt: Sequence[int]) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def mergeable(cache: Any) -> bool:
-    """Whether rows can be merged into this KV cache: every layer a plain full-attention dynamic layer."""
+def mergeable(cache: Any, config: Any) -> bool:
+    """Whether rows can be merged into this model's KV cache: full attention only (no sliding window)
+    and every cache layer a plain dynamic one, its keys and values a tensor each."""
+    sliding = getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True)
+    if sliding or "sliding_attention" in (getattr(config, "layer_types", None) or ()):
+        return False
     layers = getattr(cache, "layers", None) or []
     return bool(layers) and all(type(layer).__name__ == "DynamicLayer" for layer in layers)
 

@@ -65,8 +65,12 @@ def _read(
     details: dict[str, Any],
 ) -> Reading:
     split = split_reasoning(response, tags)
+    # the finish reason decides when the backend gave one; else a token count at the limit does
     hit_limit = finish_reason == "length" or (
-        tokens is not None and max_new_tokens is not None and tokens >= max_new_tokens
+        finish_reason is None
+        and tokens is not None
+        and max_new_tokens is not None
+        and tokens >= max_new_tokens
     )
     return Reading(
         response=response,
