@@ -18,8 +18,6 @@ so failures occur); each run's journal is what ``chattasks eval`` writes. Then, 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,27 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from cpu_info import cpu_line  # noqa: E402
+
 from chattasks.eval.journal import read_records  # noqa: E402
 from chattasks.eval.runner import evaluate_model  # noqa: E402
 from chattasks.report import write_report  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "hub"
 GOALS = {"seconds": 5.0, "megabytes": 20.0, "first_paint_s": 2.0}
-
-
-def cpu_line() -> str:
-    """The CPU model, cores and the vector extensions that matter for JSON and HTML work."""
-    model, flags = platform.processor() or "?", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model in ("?", ""):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    wanted = [flag for flag in ("sse4_2", "avx2", "avx512f", "avx512bw", "amx_tile") if flag in flags]
-    return f"CPU: {model}, {os.cpu_count()} cores, {' '.join(wanted) or 'no avx'}"
 
 
 def guesser(seed: int):

@@ -13,6 +13,7 @@ FEATURES = (
     "avx2",
     "fma",
     "avx512f",
+    "avx512bw",
     "avx512_bf16",
     "avx512_vnni",
     "amx_tile",
