@@ -8,6 +8,7 @@ import shutil
 import compat_models
 import pytest
 
+from chattasks.errors import RunDirError
 from chattasks.eval.backends.base import GenerationConfig
 from chattasks.eval.journal import RunDirectory, read_records
 from chattasks.eval.record import SCHEMA_VERSION, SampleRecord
@@ -79,6 +80,26 @@ def test_a_new_run_gives_the_numbers_of_the_old_one(run, memory_tasks, tmp_path)
         for line in old_lines(run, task):
             record = new[line["index"], line.get("sample", 0)].to_json()
             assert same_as_old(record, line, skip=frozenset(VOLATILE))
+
+
+@pytest.mark.parametrize("run", ["generate", "sampled"])
+def test_an_old_run_cut_short_resumes_with_its_own_decoding(run, memory_tasks, tmp_path):
+    kind, tasks, options = compat_models.RUNS[run]
+    options = {key: value for key, value in options.items() if key != "sampled"}
+    copy = tmp_path / run
+    shutil.copytree(f"{FIXTURES}/{run}", copy)
+    (copy / "results.json").unlink()
+    for task in tasks:  # as if 0.1.0 had been killed after a few samples of each task
+        journal = RunDirectory(copy).samples_path(task)
+        journal.write_text("".join(journal.read_text().splitlines(keepends=True)[:4]))
+    chosen = compat_models.model if kind == "function" else compat_models.Scored()
+    # no generation= given: the run's own decoding (0.1.0 offered no tools), as --resume does
+    results = evaluate_model(chosen, tasks, output=copy, resume=True, progress=False, **options).to_dict()
+    assert same_tasks(results["tasks"], old_results(run)["tasks"])
+    with pytest.raises(RunDirError, match="settings differ: generation"):
+        evaluate_model(
+            chosen, tasks, output=copy, resume=True, progress=False, generation=GenerationConfig(), **options
+        )
 
 
 def test_a_newer_journal_version_is_a_clear_error(tmp_path):

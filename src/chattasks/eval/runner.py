@@ -117,6 +117,15 @@ def contaminated_rows(report_path: str | os.PathLike[str], name: str, task: Task
     return frozenset(entry.indices)
 
 
+def _default_generation(output: str | os.PathLike[str] | None, resume: bool) -> GenerationConfig:
+    """``GenerationConfig()``, or the decoding of the run being resumed (as ``--resume`` does)."""
+    if resume and output is not None:
+        run = RunDirectory(output)
+        if run.exists():
+            return RunSettings.from_json(run.read_run().get("settings", {})).generation
+    return GenerationConfig()
+
+
 def evaluate_model(
     model: Any = None,
     tasks: Sequence[str | Task] | None = None,
@@ -144,15 +153,15 @@ def evaluate_model(
     ``limit``: the first N rows of each task. ``output``: the run directory (None: keep the
     journal in memory); ``resume`` continues it, refusing when its settings differ.
     ``mc_scorer``: ``letter``, ``loglik`` or ``generate`` for multiple choice. ``generation``:
-    decoding of generative tasks (``GenerationConfig()``: greedy); ``ks``: the k of pass@k when
-    it samples. ``shard=(rank, world_size)`` or a ``distributed`` hook splits the rows over
+    decoding of generative tasks (None: ``GenerationConfig()``, greedy, or when resuming, the
+    run's own decoding); ``ks``: the k of pass@k when it samples. ``shard=(rank, world_size)`` or a ``distributed`` hook splits the rows over
     processes. ``progress``: a progress bar on stderr (None: only when stderr is a terminal).
     ``exclude_contaminated``: a report of ``chattasks contamination``; each task's contaminated
     rows are left out (results.json says how many, run.json which).
     Other keyword arguments are the backend's options (its ``OPTIONS``).
     """
     started = time.perf_counter()
-    generation = generation if generation is not None else GenerationConfig()
+    generation = generation if generation is not None else _default_generation(output, resume)
     rank, world_size = shard = _shard(shard, distributed)
     _validate(limit, mc_scorer, batch_size, ks, shard)
     tasks = default_eval_tasks() if tasks is None else [tasks] if isinstance(tasks, str | Task) else tasks
