@@ -51,7 +51,6 @@ import importlib.metadata
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from chattasks.conversation import assistant_text
@@ -68,16 +67,7 @@ from chattasks.eval.backends.hf_generate import (
     sample_seed,
 )
 from chattasks.eval.backends.hf_loglik import Question, Scores, loglik_packed, loglik_plain
-from chattasks.eval.backends.hf_model import (  # default_model_path is re-exported from here
-    DEFAULT_MODEL_FILE,
-    DEFAULT_MODEL_PACKAGE,
-    converted_dir,
-    default_model_path,
-    env_flag,
-    import_hf,
-    is_complete_copy,
-    save_converted,
-)
+from chattasks.eval.backends.hf_model import default_model_path, import_hf  # the first re-exported
 
 __all__ = ["HFBackend", "TokenHook", "default_model_path"]
 
@@ -124,13 +114,10 @@ class HFBackend:
         self.batch_size = batch_size
         self.device = hf_setup.resolve_device(torch, device)
         self.dtype = hf_setup.resolve_dtype(torch, dtype, self.device)
-        self.loaded_from: str | None = None  # the converted copy of the default model, when one was used
-        if model is None:
-            self._load_default()
-        else:
-            self.source = self.model_id = os.fspath(model)
-            self.gguf_file = gguf_file
-            self._load(self.source, gguf_file)
+        loaded = hf_setup.load_model(torch, transformers, model, gguf_file, self.device, self.dtype)
+        self.tokenizer, self.model = loaded.tokenizer, loaded.model
+        self.source, self.model_id, self.gguf_file = loaded.source, loaded.model_id, loaded.gguf_file
+        self.loaded_from = loaded.loaded_from  # the converted copy of the default model, when one was used
         self.model.to(self.device).eval()
         self._pad_id = hf_setup.pad_id(self.tokenizer)
         self.stop_ids = hf_setup.stop_token_ids(self.tokenizer, self.model)  # the tokens that end a reply
@@ -147,50 +134,6 @@ class HFBackend:
         self.generation_seconds = 0.0  # time spent in those calls
 
     # ----- setup ------------------------------------------------------------------------------
-    def _load_default(self) -> None:
-        """The embedded SmolLM2-135M-Instruct: from its converted copy when there is a good one."""
-        path = default_model_path()
-        self.source, self.gguf_file = str(path.parent), path.name
-        version = importlib.metadata.version(DEFAULT_MODEL_PACKAGE)
-        self.model_id = f"SmolLM2-135M-Instruct ({DEFAULT_MODEL_PACKAGE} {version})"
-        copy_dir = converted_dir(Path(self.source) / DEFAULT_MODEL_FILE, self.dtype)
-        if copy_dir is not None and is_complete_copy(copy_dir):
-            try:
-                self.tokenizer, self.model = hf_setup.load(
-                    self._torch,
-                    self._transformers,
-                    str(copy_dir),
-                    {"local_files_only": True},
-                    self.device,
-                    self.dtype,
-                )
-                self.loaded_from = str(copy_dir)
-                return
-            except BackendError:  # a damaged copy: the GGUF file is still there
-                pass
-        self._load(self.source, self.gguf_file)
-        if copy_dir is not None:
-            save_converted(self.model, self.tokenizer, copy_dir, self._transformers)
-
-    def _load(self, source: str, gguf_file: str | None) -> None:
-        """Load from a folder or the Hub; offline (a local path or ``HF_HUB_OFFLINE``) from files only."""
-        local = Path(source).expanduser().exists()
-        offline = local or env_flag(os.environ.get("HF_HUB_OFFLINE"))
-        options: dict[str, Any] = {"local_files_only": offline}
-        if gguf_file is not None:
-            options["gguf_file"] = gguf_file
-        try:
-            self.tokenizer, self.model = hf_setup.load(
-                self._torch, self._transformers, source, options, self.device, self.dtype
-            )
-        except BackendError as exc:
-            hint = (
-                ""
-                if local or not offline
-                else "; offline, only models already in the Hugging Face cache load"
-            )
-            raise BackendError(f"{exc}{hint}") from exc.__cause__
-
     def describe(self) -> dict[str, Any]:
         """Backend, model (name, where it was read) and GGUF file, dtype, device, batch size, versions."""
         return {

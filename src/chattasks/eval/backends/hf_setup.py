@@ -1,5 +1,8 @@
 """Settling the ``hf`` backend's model: device, dtype, loading, stop tokens and context length.
 
+``load_model`` loads a folder, a Hub id or (``model=None``) the embedded default model, from its
+converted copy when there is a good one (``hf_model``).
+
 ``resolve_device("auto")`` is ``cuda`` (``cuda:$LOCAL_RANK`` under torchrun) when available, else
 ``cpu``. ``resolve_dtype("auto", device)`` is bfloat16 on CUDA (float16 where bf16 is unsupported)
 and on CPUs with AMX tiles, else float32: on an AVX-512 CPU without AMX, bf16 matrix products ran
@@ -12,11 +15,23 @@ this module imports neither.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from chattasks.errors import BackendError
-from chattasks.eval.backends.hf_model import quiet_loading
+from chattasks.eval.backends.hf_model import (
+    DEFAULT_MODEL_FILE,
+    DEFAULT_MODEL_PACKAGE,
+    converted_dir,
+    default_model_path,
+    env_flag,
+    is_complete_copy,
+    quiet_loading,
+    save_converted,
+)
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -119,3 +134,71 @@ def model_max_length(model: Any, tokenizer: Any) -> int:
             return value
     limit = getattr(tokenizer, "model_max_length", None)
     return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else 2048
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A tokenizer and model, and where they came from."""
+
+    tokenizer: Any
+    model: Any
+    source: str
+    """The folder or Hub id read."""
+    model_id: str
+    """The model's name in results (the default model's names its package and version)."""
+    gguf_file: str | None
+    loaded_from: str | None = None
+    """The converted copy of the default model, when it was read instead of its GGUF file."""
+
+
+def load_model(
+    torch: Any,
+    transformers: Any,
+    model: str | os.PathLike[str] | None,
+    gguf_file: str | None,
+    device: str,
+    dtype: str,
+) -> LoadedModel:
+    """Load ``model`` (None: the embedded default model); BackendError naming what failed."""
+    if model is None:
+        return _load_default(torch, transformers, device, dtype)
+    source = os.fspath(model)
+    tokenizer, loaded = _load(torch, transformers, source, gguf_file, device, dtype)
+    return LoadedModel(tokenizer, loaded, source, source, gguf_file)
+
+
+def _load_default(torch: Any, transformers: Any, device: str, dtype: str) -> LoadedModel:
+    """The embedded SmolLM2-135M-Instruct: from its converted copy when there is a good one."""
+    path = default_model_path()
+    source, gguf_file = str(path.parent), path.name
+    version = importlib.metadata.version(DEFAULT_MODEL_PACKAGE)
+    model_id = f"SmolLM2-135M-Instruct ({DEFAULT_MODEL_PACKAGE} {version})"
+    copy_dir = converted_dir(Path(source) / DEFAULT_MODEL_FILE, dtype)
+    if copy_dir is not None and is_complete_copy(copy_dir):
+        try:
+            tokenizer, model = load(
+                torch, transformers, str(copy_dir), {"local_files_only": True}, device, dtype
+            )
+            return LoadedModel(tokenizer, model, source, model_id, gguf_file, str(copy_dir))
+        except BackendError:  # a damaged copy: the GGUF file is still there
+            pass
+    tokenizer, model = _load(torch, transformers, source, gguf_file, device, dtype)
+    if copy_dir is not None:
+        save_converted(model, tokenizer, copy_dir, transformers)
+    return LoadedModel(tokenizer, model, source, model_id, gguf_file)
+
+
+def _load(
+    torch: Any, transformers: Any, source: str, gguf_file: str | None, device: str, dtype: str
+) -> tuple[Any, Any]:
+    """Load from a folder or the Hub; offline (a local path or ``HF_HUB_OFFLINE``) from files only."""
+    local = Path(source).expanduser().exists()
+    offline = local or env_flag(os.environ.get("HF_HUB_OFFLINE"))
+    options: dict[str, Any] = {"local_files_only": offline}
+    if gguf_file is not None:
+        options["gguf_file"] = gguf_file
+    try:
+        return load(torch, transformers, source, options, device, dtype)
+    except BackendError as exc:
+        hint = "" if local or not offline else "; offline, only models already in the Hugging Face cache load"
+        raise BackendError(f"{exc}{hint}") from exc.__cause__
