@@ -33,6 +33,15 @@ def test_help_lists_the_subcommands():
         assert command in result.output
 
 
+def test_the_command_line_loads_no_model_or_network_library_until_a_command_needs_one():
+    code = (
+        "import sys; from chattasks.cli import app; "
+        "print(sorted(m for m in ('torch', 'transformers', 'httpx', 'jinja2', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_list_shows_every_registered_task(hub_dir):
     result = runner.invoke(app, ["list", "--data-dir", str(hub_dir)], terminal_width=200)
     assert result.exit_code == 0, result.output

@@ -55,7 +55,6 @@ from chattasks.eval.backends.openai_probe import (
     probe_n,
 )
 from chattasks.eval.backends.openai_tools import completion_of, parse_chat_with_usage, tool_sample
-from chattasks.eval.backends.openai_transport import Transport
 from chattasks.eval.backends.openai_wire import parse_chat_choices, parse_choices
 
 # re-exported: callers and tests import it from here
@@ -161,6 +160,8 @@ class OpenAIBackend:
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ValueError(f"model must be the served model's name, got {model!r}")
+        from chattasks.eval.backends.openai_transport import Transport  # httpx: loaded when used
+
         self._transport = Transport(
             base_urls,
             api_key_env=api_key_env,

@@ -23,11 +23,13 @@ results.json with the backend's description.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chattasks.errors import BackendError, Rejected
-from chattasks.eval.backends.openai_transport import Transport
 from chattasks.eval.backends.openai_wire import parse_chat_choices, parse_choices
+
+if TYPE_CHECKING:  # the transport imports httpx and asyncio, which the CLI need not load for --help
+    from chattasks.eval.backends.openai_transport import Transport
 
 CHAT = "/chat/completions"
 COMPLETIONS = "/completions"

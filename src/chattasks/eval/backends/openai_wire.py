@@ -10,12 +10,13 @@ from __future__ import annotations
 import email.utils
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from chattasks.errors import MalformedReply
+
+if TYPE_CHECKING:  # only named in annotations
+    import httpx
 
 MAX_RETRY_AFTER = 120.0  # seconds: the longest Retry-After honoured
 
