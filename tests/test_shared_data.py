@@ -29,7 +29,9 @@ def test_a_missing_path_skips_outside_ci(monkeypatch, tmp_path, ci):
 
 
 @pytest.mark.parametrize(("ci", "returncode", "outcome"), [("true", 1, "1 error"), ("false", 0, "1 skipped")])
-def test_a_data_test_without_shared_data_errors_under_ci_and_skips_otherwise(tmp_path, ci, returncode, outcome):
+def test_a_data_test_without_shared_data_errors_under_ci_and_skips_otherwise(
+    tmp_path, ci, returncode, outcome
+):
     """The real wiring: conftest's hub_dir fixture, with $CHATTASKS_SHARED_DATA pointing nowhere."""
     env = {**os.environ, "CI": ci, "CHATTASKS_SHARED_DATA": str(tmp_path / "no-such-data")}
     test = "tests/test_tasks_common.py::test_a_missing_split_names_where_it_looked"
