@@ -54,7 +54,7 @@ from chattasks.eval.comparison import (
 from chattasks.eval.journal import RunDirectory
 from chattasks.eval.pairing import METRICS, LoadedRun, PairedTask, RunInfo, load_run, pair
 
-RunSpec = str | os.PathLike[str] | RunDirectory
+RunSpec = str | os.PathLike[str] | RunDirectory | LoadedRun
 
 
 def compare_runs(
@@ -68,38 +68,19 @@ def compare_runs(
 ) -> CompareReport:
     """Compare every run after the first with the first, question by question (module docstring).
 
-    ``tasks`` limits the comparison to those tasks (default: every task of the baseline).
-    ``metric``: ``acc`` or ``acc_norm`` (loglik runs). ``IncomparableRuns`` when a task's data
-    differ and not ``allow_different_data``; RunDirError when a directory holds no run.
+    A run is a directory, or a ``LoadedRun`` already read (``pairing.load_run``, which can take
+    journal records read before, as the report does). ``tasks`` limits the comparison to those
+    tasks (default: every task of the baseline). ``metric``: ``acc`` or ``acc_norm`` (loglik
+    runs). ``IncomparableRuns`` when a task's data differ and not ``allow_different_data``;
+    RunDirError when a directory holds no run.
     """
     if len(runs) < 2:
         raise ValueError(f"compare needs at least two runs (a baseline and a candidate), got {len(runs)}")
-    return compare_loaded(
-        [load_run(run) for run in runs],
-        tasks=tasks,
-        allow_different_data=allow_different_data,
-        metric=metric,
-        seed=seed,
-        resamples=resamples,
-    )
-
-
-def compare_loaded(
-    loaded: Sequence[LoadedRun],
-    *,
-    tasks: Sequence[str] | None = None,
-    allow_different_data: bool = False,
-    metric: str = "acc",
-    seed: int = DEFAULT_SEED,
-    resamples: int = DEFAULT_RESAMPLES,
-) -> CompareReport:
-    """``compare_runs`` of runs already read (``pairing.load_run``, e.g. with their records)."""
-    if len(loaded) < 2:
-        raise ValueError(f"compare needs at least two runs (a baseline and a candidate), got {len(loaded)}")
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 100:
         raise ValueError(f"resamples must be an integer >= 100, got {resamples!r}")
+    loaded = [run if isinstance(run, LoadedRun) else load_run(run) for run in runs]
     if tasks is not None:
         unknown = [name for name in tasks if not any(name in run.info.tasks for run in loaded)]
         if unknown:
@@ -286,6 +267,5 @@ __all__ = [
     "RunInfo",
     "Side",
     "TaskComparison",
-    "compare_loaded",
     "compare_runs",
 ]

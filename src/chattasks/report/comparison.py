@@ -1,7 +1,7 @@
 """The report's comparison table: each later run against the first, with ``chattasks compare``'s
 statistics.
 
-The statistics are ``compare_loaded``'s, computed from the journal records the report has
+The statistics are ``compare_runs``', computed from the journal records the report has
 already read: per task, the paired difference, its 95% interval and p-value (McNemar's exact test
 with Newcombe's paired score interval for one 0/1 sample per question, the paired t-test and
 interval otherwise) and the p-value Holm-adjusted across the tasks of the comparison; below the
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chattasks.eval.compare import compare_loaded
+from chattasks.eval.compare import compare_runs
 from chattasks.eval.comparison import ALPHA, CompareReport, Method, OverallComparison, TaskComparison
 from chattasks.eval.pairing import load_run
 from chattasks.report.context import Cell, Table, fmt, fmt_signed
@@ -35,7 +35,7 @@ def compare_report_runs(runs: Sequence[ReportRun]) -> CompareReport | None:
     if len(runs) < 2:
         return None
     loaded = [load_run(run.path, records=run.samples) for run in runs]
-    return compare_loaded(loaded, allow_different_data=True)
+    return compare_runs(loaded, allow_different_data=True)
 
 
 def fmt_p(value: float | None) -> str:
