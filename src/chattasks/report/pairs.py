@@ -6,7 +6,8 @@ index both journals hold. A question is paired when both journals hold it. A que
 *solved* when the mean score of its samples is above one half (a single sample:
 ``SampleRecord.correct``). Between a base run and another: ``gained`` are the questions unsolved
 in the base and solved in the other, ``lost`` the reverse; together they are the flipped
-questions (McNemar's discordant pairs). The significance of a difference is ``chattasks compare``'s (``report.comparison``).
+questions (McNemar's discordant pairs). The significance of a difference is ``chattasks
+compare``'s (``report.comparison``).
 """
 
 from __future__ import annotations
